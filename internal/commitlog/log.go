@@ -1,0 +1,273 @@
+package commitlog
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Log is one partition: an append-only sequence of records in segment files.
+//
+// A Log is safe for concurrent use: any number of goroutines may Append and
+// read at once. It owns one writer goroutine (started by Open, stopped by
+// Close) and, when Options.RetentionCheck is set, one retention goroutine.
+type Log struct {
+	dir  string
+	opts Options
+
+	// mu guards segments (the slice, not the segments' contents).
+	mu       sync.RWMutex
+	segments []*segment // sorted by base; the last is active
+
+	next atomic.Int64 // offset after the last visible record
+
+	appendCh chan *appendRequest
+	sendMu   sync.RWMutex
+	closing  chan struct{}
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+	failed   atomic.Pointer[FailedError]
+
+	waitMu sync.Mutex
+	waitCh chan struct{} // closed and replaced when next advances
+
+	recovery RecoveryReport
+}
+
+// Dir is the directory holding the log's files.
+func (l *Log) Dir() string { return l.dir }
+
+// Next is the offset the next appended record will get: one past the last
+// record a reader can see.
+func (l *Log) Next() int64 { return l.next.Load() }
+
+// Earliest is the offset of the oldest record still stored (equal to Next
+// when the log is empty).
+func (l *Log) Earliest() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.segments[0].base
+}
+
+// Size is the number of bytes of visible batches across all segments.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segments {
+		n += s.size.Load()
+	}
+	return n
+}
+
+// Segments is the number of segment files.
+func (l *Log) Segments() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.segments)
+}
+
+// Recovery reports what Open found and repaired.
+func (l *Log) Recovery() RecoveryReport { return l.recovery }
+
+// Wait blocks until a record with the given offset is visible (Next() >
+// offset), the context ends, or the log closes.
+func (l *Log) Wait(ctx context.Context, offset int64) error {
+	for {
+		l.waitMu.Lock()
+		ch := l.waitCh
+		l.waitMu.Unlock()
+		if l.next.Load() > offset {
+			return nil
+		}
+		if l.closed.Load() {
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// Changed returns a channel that is closed the next time records become
+// visible; callers that multiplex many logs select on it, then call Changed
+// again.
+func (l *Log) Changed() <-chan struct{} {
+	l.waitMu.Lock()
+	defer l.waitMu.Unlock()
+	return l.waitCh
+}
+
+func (l *Log) notify() {
+	l.waitMu.Lock()
+	close(l.waitCh)
+	l.waitCh = make(chan struct{})
+	l.waitMu.Unlock()
+}
+
+// segmentFor returns, with a reference taken, the segment holding offset.
+func (l *Log) segmentFor(offset int64) (*segment, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	next := l.next.Load()
+	earliest := l.segments[0].base
+	if offset < earliest || offset > next {
+		return nil, &OutOfRangeError{Offset: offset, Earliest: earliest, Next: next}
+	}
+	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
+	s := l.segments[i]
+	s.acquire()
+	return s, nil
+}
+
+// Read returns records starting at offset, whole batches of about maxBytes
+// at most but always at least one batch when offset < Next(). At Next() it
+// returns no records and no error: wait with Wait and read again. Below
+// Earliest() or above Next() it returns an error matching
+// ErrOffsetOutOfRange. The returned records own their memory.
+func (l *Log) Read(offset int64, maxBytes int) ([]Record, error) {
+	return l.ReadInto(nil, offset, maxBytes)
+}
+
+// ReadInto is Read appending to dst, so a caller can reuse its slice.
+func (l *Log) ReadInto(dst []Record, offset int64, maxBytes int) ([]Record, error) {
+	s, err := l.segmentFor(offset)
+	if err != nil {
+		return dst, err
+	}
+	defer s.release()
+	if offset >= s.next.Load() {
+		if offset < l.next.Load() {
+			// A later segment holds it (s was sealed between our checks); the
+			// caller sees no records and reads again.
+			return l.ReadInto(dst, offset, maxBytes)
+		}
+		return dst, nil
+	}
+	start := s.index.lookupOffset(offset)
+	return s.scan(dst, start, func(b batchInfo) scanAction {
+		if b.nextOffset() <= offset {
+			return scanSkip
+		}
+		return scanTake
+	}, offset, maxBytes)
+}
+
+// OffsetForTime returns the offset of the first record whose timestamp is
+// at or after ts (unix nanoseconds), or Next() when there is none. With
+// timestamps that go backwards it returns the first record after every
+// batch whose timestamps are all older, as Kafka's time index does.
+func (l *Log) OffsetForTime(ts int64) (int64, error) {
+	l.mu.RLock()
+	segs := make([]*segment, 0, 2)
+	for _, s := range l.segments {
+		if s.maxTS.Load() >= ts {
+			s.acquire()
+			segs = append(segs, s)
+			break
+		}
+	}
+	l.mu.RUnlock()
+	if len(segs) == 0 {
+		return l.next.Load(), nil
+	}
+	s := segs[0]
+	defer s.release()
+	recs, err := s.scan(nil, s.index.lookupTime(ts), func(b batchInfo) scanAction {
+		if b.maxTS < ts {
+			return scanSkip
+		}
+		return scanTake
+	}, 0, 1)
+	if err != nil {
+		return 0, err
+	}
+	// The first batch whose max timestamp qualifies holds the answer.
+	for _, r := range recs {
+		if r.Timestamp >= ts {
+			return r.Offset, nil
+		}
+	}
+	return l.next.Load(), nil
+}
+
+type scanAction int
+
+const (
+	scanSkip scanAction = iota
+	scanTake
+)
+
+// readChunk is how much a scan reads at a time when the caller asks for
+// less: large enough to amortize the syscall over many small batches.
+const readChunk = 64 << 10
+
+// scan reads batches from an index entry onward, skipping those decide
+// rejects, and decodes the taken ones into dst (records at or after from)
+// until maxBytes of batches are taken. Every batch is checked: its CRC, and
+// that base offsets run on without gaps from the index entry.
+func (s *segment) scan(dst []Record, start indexEntry, decide func(batchInfo) scanAction, from int64, maxBytes int) ([]Record, error) {
+	end := s.size.Load()
+	pos := start.pos
+	want := start.offset
+	if start.pos == 0 {
+		want = s.base
+	}
+	taken := 0
+	var buf []byte
+	bufPos := int64(0)
+	for pos < end && (taken == 0 || taken < maxBytes) {
+		// Make sure buf holds the header at pos.
+		if pos < bufPos || pos+batchHeaderSize > bufPos+int64(len(buf)) {
+			n := min(max(int64(maxBytes-taken), readChunk), end-pos)
+			if n < batchHeaderSize {
+				return dst, &CorruptError{File: s.logPath, Position: pos, Reason: "truncated batch header"}
+			}
+			buf = make([]byte, n)
+			bufPos = pos
+			if err := s.readAt(buf, pos); err != nil {
+				return dst, err
+			}
+		}
+		hdr := buf[pos-bufPos:]
+		info, err := parseBatchHeader(hdr)
+		if err != nil {
+			return dst, &CorruptError{File: s.logPath, Position: pos, Reason: err.Error()}
+		}
+		if info.baseOffset != want {
+			return dst, &CorruptError{File: s.logPath, Position: pos,
+				Reason: "base offset " + itoa(info.baseOffset) + ", expected " + itoa(want)}
+		}
+		if pos+int64(info.size) > end {
+			return dst, &CorruptError{File: s.logPath, Position: pos, Reason: "batch runs past the end of the segment"}
+		}
+		if decide(info) == scanTake {
+			if int64(len(hdr)) < int64(info.size) {
+				// Re-read so the whole batch is in one fresh buffer.
+				n := min(max(int64(info.size), int64(maxBytes-taken), readChunk), end-pos)
+				buf = make([]byte, n)
+				bufPos = pos
+				if err := s.readAt(buf, pos); err != nil {
+					return dst, err
+				}
+				hdr = buf
+			}
+			dst, _, err = decodeBatch(dst, hdr[:info.size], from)
+			if err != nil {
+				return dst, &CorruptError{File: s.logPath, Position: pos, Reason: err.Error()}
+			}
+			taken += info.size
+		}
+		pos += int64(info.size)
+		want = info.nextOffset()
+	}
+	return dst, nil
+}
