@@ -38,6 +38,7 @@ func (l *Log) Append(ctx context.Context, recs []Record) (int64, error) {
 		return 0, f
 	}
 	req := requestPool.Get().(*appendRequest)
+	req.err, req.base = nil, 0
 	defer func() {
 		if req != nil {
 			requestPool.Put(req)
@@ -245,7 +246,7 @@ func (l *Log) roll(seg *segment, next int64) (*segment, error) {
 		return nil, err
 	}
 	path := filepath.Join(l.dir, segmentName(next)+logSuffix)
-	f, err := l.opts.FS.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	f, err := l.opts.FS.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}

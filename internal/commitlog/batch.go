@@ -129,7 +129,7 @@ func encodeBatch(dst []byte, recs []Record) ([]byte, error) {
 	}
 	b := dst[start:]
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[12:], crc32.Checksum(b[crcStart:], castagnoli))
+	binary.BigEndian.PutUint32(b[12:], crc32Checksum(b[crcStart:]))
 	return dst, nil
 }
 
@@ -200,6 +200,8 @@ func parseBatchHeader(b []byte) (batchInfo, error) {
 		return info, fmt.Errorf("batch length %d out of bounds", length)
 	case b[16] != batchVersion:
 		return info, fmt.Errorf("unknown batch version %d", b[16])
+	case binary.BigEndian.Uint16(b[17:]) != 0:
+		return info, fmt.Errorf("unsupported batch attributes %#x", binary.BigEndian.Uint16(b[17:]))
 	case info.count == 0:
 		return info, errors.New("batch has no records")
 	case info.baseOffset < 0:
@@ -211,7 +213,7 @@ func parseBatchHeader(b []byte) (batchInfo, error) {
 // verifyBatch checks the CRC of a whole batch b (exactly info.size bytes).
 func verifyBatch(b []byte) error {
 	want := binary.BigEndian.Uint32(b[12:])
-	if got := crc32.Checksum(b[crcStart:], castagnoli); got != want {
+	if got := crc32Checksum(b[crcStart:]); got != want {
 		return fmt.Errorf("crc mismatch: stored %08x, computed %08x", want, got)
 	}
 	return nil
@@ -311,3 +313,5 @@ func readBytes(b []byte) ([]byte, []byte, error) {
 	}
 	return b[n : n+int(l) : n+int(l)], b[n+int(l):], nil
 }
+
+func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

@@ -155,8 +155,15 @@ func TestReopenKeepsRecords(t *testing.T) {
 	if r := l.Recovery(); r.TruncatedBytes != 0 || len(r.RebuiltIndexes) != 0 {
 		t.Fatalf("clean reopen reported repairs: %+v", r)
 	}
-	if base := mustAppend(t, l, rec(300, 300)); base != 300 {
+	want = append(want, rec(300, 300))
+	if base := mustAppend(t, l, want[300]); base != 300 {
 		t.Fatalf("append after reopen got base %d, want 300", base)
+	}
+	got = readAll(t, l, 0)
+	for i := range want {
+		if !sameRecord(got[i], want[i]) {
+			t.Fatalf("record %d differs after reopen and append", i)
+		}
 	}
 }
 

@@ -1,10 +1,10 @@
 package commitlog
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -81,8 +81,17 @@ func (l *Log) load() error {
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	// Index files whose segment is gone (retention crashed between the two
+	// removals) are leftovers.
+	for _, e := range entries {
+		if stem, ok := strings.CutSuffix(e.Name(), indexSuffix); ok {
+			if base, ok := parseSegmentName(stem + logSuffix); ok && !slices.Contains(bases, base) {
+				fs.Remove(filepath.Join(l.dir, e.Name()))
+			}
+		}
+	}
 	if len(bases) == 0 {
-		f, err := fs.OpenFile(filepath.Join(l.dir, segmentName(0)+logSuffix), os.O_CREATE|os.O_RDWR, 0o644)
+		f, err := fs.OpenFile(filepath.Join(l.dir, segmentName(0)+logSuffix), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 		if err != nil {
 			return err
 		}
@@ -97,7 +106,9 @@ func (l *Log) load() error {
 		last := i == len(bases)-1
 		flag := os.O_RDONLY
 		if last {
-			flag = os.O_RDWR
+			// O_APPEND: reads use pread, which leaves the file offset at 0,
+			// so a plain write after recovery would overwrite the start.
+			flag = os.O_RDWR | os.O_APPEND
 		}
 		f, err := fs.OpenFile(filepath.Join(l.dir, segmentName(base)+logSuffix), flag, 0)
 		if err != nil {
@@ -112,17 +123,6 @@ func (l *Log) load() error {
 		}
 		if err != nil {
 			return err
-		}
-	}
-	// Index files whose segment is gone (retention crashed between the two
-	// removals) are leftovers.
-	for _, e := range entries {
-		if stem, ok := strings.CutSuffix(e.Name(), indexSuffix); ok {
-			if _, ok := parseSegmentName(stem + logSuffix); ok {
-				if _, err := fs.Stat(filepath.Join(l.dir, stem+logSuffix)); errors.Is(err, os.ErrNotExist) {
-					fs.Remove(filepath.Join(l.dir, e.Name()))
-				}
-			}
 		}
 	}
 	l.next.Store(l.segments[len(l.segments)-1].next.Load())
