@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -88,26 +89,30 @@ func (l *Log) Append(ctx context.Context, recs []Record) (int64, error) {
 // maxGroupBytes bounds how much one group commit writes.
 const maxGroupBytes = 8 << 20
 
-// writer is the goroutine that owns the active segment: it takes every
-// waiting append, writes them with one write, fsyncs once (group commit),
-// makes them visible and answers them. Started by Open, stopped by Close.
+// written is a group the writer has written and the syncer must make
+// durable, visible and answered.
+type written struct {
+	seg   *segment
+	end   int64 // position after the group in seg
+	next  int64 // offset after the group
+	group []*appendRequest
+	err   error
+}
+
+// writer is the goroutine that owns the active segment's writes: it takes
+// every waiting append, writes them with one write and passes the group to
+// the syncer. While the syncer fsyncs one group the writer is already
+// writing the next: write and fsync overlap, and everything that arrives
+// during an fsync shares the next one (group commit). Started by Open; it
+// stops when Close closes l.closing, and then closes l.syncCh.
 func (l *Log) writer() {
 	defer l.wg.Done()
-	var tick <-chan time.Time
-	if l.opts.Sync == SyncInterval {
-		t := time.NewTicker(l.opts.SyncInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	var (
-		group []*appendRequest
-		buf   []byte
-		dirty bool
-	)
+	defer close(l.syncCh)
+	var buf []byte
 	for {
 		select {
 		case req := <-l.appendCh:
-			group = append(group[:0], req)
+			group := []*appendRequest{req}
 			size := len(req.batch)
 		drain:
 			for size < maxGroupBytes {
@@ -119,29 +124,87 @@ func (l *Log) writer() {
 					break drain
 				}
 			}
-			var err error
-			buf, err = l.commit(group, buf[:0])
-			if err == nil && l.opts.Sync != SyncAlways {
-				dirty = true
-			}
-			for _, r := range group {
-				if err != nil {
-					r.err = err
-				}
-				r.done <- struct{}{}
-			}
+			var w written
+			buf, w = l.write(group, buf[:0])
+			l.syncCh <- w
 			if cap(buf) > 2*maxGroupBytes {
 				buf = nil
 			}
+		case <-l.closing:
+			return
+		}
+	}
+}
+
+// syncer makes written groups durable (under SyncAlways, one fsync for all
+// that are waiting), then visible to readers, then answers their appenders.
+// Under SyncInterval it fsyncs on a ticker instead. Started by Open; it
+// stops when the writer closes l.syncCh, after answering every group.
+func (l *Log) syncer() {
+	defer l.wg.Done()
+	var tick <-chan time.Time
+	if l.opts.Sync == SyncInterval {
+		t := time.NewTicker(l.opts.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var (
+		pending []written
+		dirty   bool
+	)
+	for {
+		select {
+		case w, ok := <-l.syncCh:
+			if !ok {
+				return
+			}
+			pending = append(pending[:0], w)
+		drain:
+			for {
+				select {
+				case w, ok := <-l.syncCh:
+					if !ok {
+						break drain
+					}
+					pending = append(pending, w)
+				default:
+					break drain
+				}
+			}
+			err := l.failure()
+			if err == nil && l.opts.Sync == SyncAlways {
+				var synced *segment
+				for _, w := range pending {
+					if w.err == nil && w.seg != synced {
+						if serr := w.seg.file.Sync(); serr != nil {
+							err = l.fail(serr)
+							break
+						}
+						synced = w.seg
+					}
+				}
+			}
+			for _, w := range pending {
+				werr := w.err
+				if werr == nil && err != nil {
+					werr = err
+				}
+				if werr == nil {
+					l.publish(w.seg, w.end, w.next)
+					dirty = true
+				}
+				for _, r := range w.group {
+					r.err = werr
+					r.done <- struct{}{}
+				}
+			}
 		case <-tick:
-			if dirty {
+			if dirty && l.failure() == nil {
 				if err := l.activeSegment().file.Sync(); err != nil {
 					l.fail(err)
 				}
 				dirty = false
 			}
-		case <-l.closing:
-			return
 		}
 	}
 }
@@ -150,6 +213,14 @@ func (l *Log) activeSegment() *segment {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.segments[len(l.segments)-1]
+}
+
+// failure returns the error that stopped the log, or nil.
+func (l *Log) failure() error {
+	if f := l.failed.Load(); f != nil {
+		return f
+	}
+	return nil
 }
 
 func (l *Log) fail(err error) *FailedError {
@@ -162,15 +233,15 @@ func (l *Log) fail(err error) *FailedError {
 	return l.failed.Load()
 }
 
-// commit writes a group of batches, rolling segments as needed, syncs under
-// SyncAlways, then publishes the new records to readers. buf is the writer's
-// reusable buffer for coalescing; commit returns it, possibly grown.
-func (l *Log) commit(group []*appendRequest, buf []byte) ([]byte, error) {
-	if f := l.failed.Load(); f != nil {
-		return buf, f
+// write assigns offsets to a group of batches and writes them, rolling
+// segments as needed. buf is the writer's reusable buffer for coalescing;
+// write returns it, possibly grown.
+func (l *Log) write(group []*appendRequest, buf []byte) ([]byte, written) {
+	if err := l.failure(); err != nil {
+		return buf, written{group: group, err: err}
 	}
 	seg := l.activeSegment()
-	next := seg.next.Load()
+	next := l.writeNext
 	var single []byte // a group of one is written without a copy
 	flush := func() error {
 		out := buf
@@ -188,11 +259,11 @@ func (l *Log) commit(group []*appendRequest, buf []byte) ([]byte, error) {
 		if seg.writePos > 0 && (seg.writePos+int64(len(r.batch)) > l.opts.SegmentBytes ||
 			(l.opts.SegmentAge > 0 && r.maxTS-seg.firstTS >= int64(l.opts.SegmentAge))) {
 			if err := flush(); err != nil {
-				return buf, l.fail(err)
+				return buf, written{group: group, err: l.fail(err)}
 			}
 			var err error
 			if seg, err = l.roll(seg, next); err != nil {
-				return buf, l.fail(err)
+				return buf, written{group: group, err: l.fail(err)}
 			}
 		}
 		putBaseOffset(r.batch, next)
@@ -213,24 +284,35 @@ func (l *Log) commit(group []*appendRequest, buf []byte) ([]byte, error) {
 		next += int64(r.count)
 	}
 	if err := flush(); err != nil {
-		return buf, l.fail(err)
+		return buf, written{group: group, err: l.fail(err)}
 	}
-	if l.opts.Sync == SyncAlways {
-		if err := seg.file.Sync(); err != nil {
-			return buf, l.fail(err)
-		}
-	}
-	l.publish(seg, next)
-	return buf, nil
+	l.writeNext = next
+	return buf, written{seg: seg, end: seg.writePos, next: next, group: group}
 }
 
-// publish makes everything the writer wrote to seg, up to offset next,
-// visible to readers and wakes those waiting.
-func (l *Log) publish(seg *segment, next int64) {
-	seg.size.Store(seg.writePos)
-	seg.next.Store(next)
-	l.next.Store(next)
-	l.notify()
+// publish makes seg's bytes up to end, and offsets up to next, visible to
+// readers and wakes those waiting. Values only grow: a roll may already
+// have published a sealed segment whole.
+func (l *Log) publish(seg *segment, end, next int64) {
+	storeMax(&seg.size, end)
+	storeMax(&seg.next, next)
+	if storeMax(&l.next, next) {
+		l.notify()
+	}
+}
+
+// storeMax raises v to n unless it is already at least n; the writer (at a
+// roll) and the syncer both publish, so updates must never go backwards.
+func storeMax(v *atomic.Int64, n int64) bool {
+	for {
+		cur := v.Load()
+		if n <= cur {
+			return false
+		}
+		if v.CompareAndSwap(cur, n) {
+			return true
+		}
+	}
 }
 
 // roll seals seg (whose bytes are written) and makes a new active segment
@@ -241,7 +323,10 @@ func (l *Log) roll(seg *segment, next int64) (*segment, error) {
 	if err := seg.file.Sync(); err != nil {
 		return nil, err
 	}
-	l.publish(seg, next)
+	// Everything written to seg is durable now, including groups the syncer
+	// has not answered yet: publish it whole, since groups after the roll
+	// will only name the new segment.
+	l.publish(seg, seg.writePos, next)
 	if err := writeIndexFile(l.opts.FS, seg.indexPath(), seg.index.encode(seg.base, next, seg.maxTS.Load())); err != nil {
 		return nil, err
 	}

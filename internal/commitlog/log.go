@@ -20,9 +20,11 @@ type Log struct {
 	mu       sync.RWMutex
 	segments []*segment // sorted by base; the last is active
 
-	next atomic.Int64 // offset after the last visible record
+	next      atomic.Int64 // offset after the last visible record
+	writeNext int64        // writer only: offset after the last written record
 
 	appendCh chan *appendRequest
+	syncCh   chan written
 	sendMu   sync.RWMutex
 	closing  chan struct{}
 	wg       sync.WaitGroup
@@ -139,26 +141,31 @@ func (l *Log) Read(offset int64, maxBytes int) ([]Record, error) {
 
 // ReadInto is Read appending to dst, so a caller can reuse its slice.
 func (l *Log) ReadInto(dst []Record, offset int64, maxBytes int) ([]Record, error) {
-	s, err := l.segmentFor(offset)
-	if err != nil {
-		return dst, err
-	}
-	defer s.release()
-	if offset >= s.next.Load() {
-		if offset < l.next.Load() {
-			// A later segment holds it (s was sealed between our checks); the
-			// caller sees no records and reads again.
-			return l.ReadInto(dst, offset, maxBytes)
+	// A roll between segmentFor and the check below can leave us holding the
+	// sealed segment for an offset the next one holds: look again, a bounded
+	// number of times (a roll is rare; each retry sees a newer state).
+	for try := 0; try < 3; try++ {
+		s, err := l.segmentFor(offset)
+		if err != nil {
+			return dst, err
 		}
-		return dst, nil
-	}
-	start := s.index.lookupOffset(offset)
-	return s.scan(dst, start, func(b batchInfo) scanAction {
-		if b.nextOffset() <= offset {
-			return scanSkip
+		if offset < s.next.Load() {
+			start := s.index.lookupOffset(offset)
+			dst, err = s.scan(dst, start, func(b batchInfo) scanAction {
+				if b.nextOffset() <= offset {
+					return scanSkip
+				}
+				return scanTake
+			}, offset, maxBytes)
+			s.release()
+			return dst, err
 		}
-		return scanTake
-	}, offset, maxBytes)
+		s.release()
+		if offset >= l.next.Load() {
+			return dst, nil
+		}
+	}
+	return dst, nil
 }
 
 // OffsetForTime returns the offset of the first record whose timestamp is

@@ -44,6 +44,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts:     opts,
 		appendCh: make(chan *appendRequest, 1024),
 		closing:  make(chan struct{}),
+		syncCh:   make(chan written, 64),
 		waitCh:   make(chan struct{}),
 	}
 	if err := l.load(); err != nil {
@@ -53,8 +54,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
 	l.recovery.Duration = time.Since(started)
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.writer()
+	go l.syncer()
 	if opts.RetentionCheck > 0 {
 		l.wg.Add(1)
 		go l.retainer()
@@ -126,6 +128,7 @@ func (l *Log) load() error {
 		}
 	}
 	l.next.Store(l.segments[len(l.segments)-1].next.Load())
+	l.writeNext = l.next.Load()
 	return nil
 }
 
