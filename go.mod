@@ -1,3 +1,8 @@
 module github.com/heraldhq/herald
 
 go 1.26
+
+require (
+	github.com/coder/websocket v1.8.15 // indirect
+	pgregory.net/rapid v1.3.0 // indirect
+)

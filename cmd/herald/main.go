@@ -1,0 +1,53 @@
+// Command herald is Herald in one binary: `herald serve` runs the broker and
+// event store; every other command is the CLI that talks to a server.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/heraldhq/herald/internal/cli"
+	"github.com/heraldhq/herald/internal/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(args) > 0 && args[0] == "serve" {
+		return serve(ctx, args[1:])
+	}
+	return cli.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// serve runs the server until SIGINT or SIGTERM, then shuts down
+// gracefully. Logs go to stderr; the line "herald is ready" carries the
+// bound address (listen=HOST:PORT), which tests and scripts wait for.
+func serve(ctx context.Context, args []string) int {
+	cfg, err := server.LoadConfig(args, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "herald serve: %v\n", err)
+		return 2
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "herald serve: %v\n", err)
+		return 2
+	}
+	if err := srv.Run(ctx, func(net.Addr) {}); err != nil {
+		fmt.Fprintf(os.Stderr, "herald serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
