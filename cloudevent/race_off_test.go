@@ -1,0 +1,5 @@
+//go:build !race
+
+package cloudevent
+
+const raceEnabled = false
