@@ -49,7 +49,7 @@ func TestE2EHostileInput(t *testing.T) {
 		{"unsupported format", "POST", "/v1/topics/safe/events", `x`, []string{"Content-Type: application/cloudevents+avro"}, 415, "Content-Type"},
 		{"no CloudEvent at all", "POST", "/v1/topics/safe/events", `hello`, []string{"Content-Type: text/plain"}, 415, "Content-Type"},
 		{"path traversal topic", "PUT", "/v1/topics/..%2F..%2Fetc", `{}`, nil, 400, "topic"},
-		{"dot-dot topic", "POST", "/v1/topics/../events", "d", ce(), 404, ""},
+		{"dot-dot topic", "POST", "/v1/topics/%2E%2E/events", "d", ce(), 400, "topic"},
 		{"control character topic", "PUT", "/v1/topics/a%07b", `{}`, nil, 400, "topic"},
 		{"400-character topic", "PUT", "/v1/topics/" + strings.Repeat("t", 400), `{}`, nil, 400, "topic"},
 		{"slash in subscription", "PUT", "/v1/topics/safe/subscriptions/a%2Fb", `{}`, nil, 400, "subscription"},
@@ -70,6 +70,7 @@ func TestE2EHostileInput(t *testing.T) {
 		{"no tokens", "POST", "/v1/topics/safe/subscriptions/s0/ack", `{}`, nil, 400, "tokens"},
 		{"pull wait too long", "POST", "/v1/topics/safe/subscriptions/s0/pull", `{"wait": "10h"}`, nil, 400, "wait"},
 		{"unknown route", "GET", "/v2/everything", nil, nil, 404, ""},
+		{"wrong method", "DELETE", "/v1/topics/safe/events", nil, nil, 405, ""},
 	}
 	p.must(http.StatusCreated, "PUT", "/v1/topics/safe/subscriptions/s0", `{}`)
 	p.must(http.StatusCreated, "PUT", "/v1/topics/three", `{"partitions": 3}`)
@@ -78,9 +79,6 @@ func TestE2EHostileInput(t *testing.T) {
 			r := p.do(tt.method, tt.path, tt.body, tt.headers...)
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
-			}
-			if tt.status == 404 && tt.field == "" {
-				return // the mux's own 404s may come without a problem body
 			}
 			if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 				t.Fatalf("Content-Type %q, want application/problem+json: %s", ct, r.body)

@@ -49,7 +49,11 @@ func (p position) start() broker.StartPosition {
 func (s *Server) readEvents(w http.ResponseWriter, r *http.Request, b *broker.Broker) {
 	topic := r.PathValue("topic")
 	q := r.URL.Query()
-	from, err := parsePosition("from", q.Get("from"))
+	fromParam := q.Get("from")
+	if fromParam == "" {
+		fromParam = "earliest" // a replay without a start reads from the beginning
+	}
+	from, err := parsePosition("from", fromParam)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return

@@ -129,11 +129,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /openapi.json", s.openAPI)
 	s.routes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeProblem(w, r, &problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
-			Detail: "no route for " + r.Method + " " + r.URL.Path + "; see /openapi.json"})
-	})
-	return s.recoverPanics(mux)
+	return s.recoverPanics(problemForUnrouted(mux, s))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -199,3 +195,36 @@ func (s *Server) streamContext(r *http.Request) (ctx context.Context, done func(
 		s.streams.Done()
 	}
 }
+
+// problemForUnrouted answers requests no route takes with problem+json:
+// 404 for an unknown path, 405 (with Allow) for a known path and another
+// method. The mux decides which; this only changes the body.
+func problemForUnrouted(mux *http.ServeMux, s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &statusProbe{header: http.Header{}}
+		h, _ := mux.Handler(r)
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			s.writeProblem(w, r, &problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed",
+				Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + probe.header.Get("Allow")})
+			return
+		}
+		s.writeProblem(w, r, &problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
+			Detail: "no route for " + r.Method + " " + r.URL.Path + "; see /openapi.json"})
+	})
+}
+
+// statusProbe records what the mux's own 404/405 handler would answer.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(status int)      { p.status = status }

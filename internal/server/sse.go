@@ -33,8 +33,16 @@ func startSSE(w http.ResponseWriter) *sseWriter {
 }
 
 // event writes one SSE message; data must hold no newline (JSON does not).
+// An empty name sends an unnamed event, which a browser's EventSource
+// hands to onmessage.
 func (s *sseWriter) event(id, name string, data []byte) error {
-	if _, err := fmt.Fprintf(s.w, "id: %s\nevent: %s\ndata: %s\n\n", id, name, data); err != nil {
+	var err error
+	if name == "" {
+		_, err = fmt.Fprintf(s.w, "id: %s\ndata: %s\n\n", id, data)
+	} else {
+		_, err = fmt.Fprintf(s.w, "id: %s\nevent: %s\ndata: %s\n\n", id, name, data)
+	}
+	if err != nil {
 		return err
 	}
 	return s.rc.Flush()
@@ -178,7 +186,7 @@ func (s *Server) tailSSE(w http.ResponseWriter, r *http.Request, b *broker.Broke
 		if err != nil {
 			return
 		}
-		if out.event(strconv.Itoa(se.Partition)+"-"+strconv.FormatInt(se.Offset, 10), "event", data) != nil {
+		if out.event(strconv.Itoa(se.Partition)+"-"+strconv.FormatInt(se.Offset, 10), "", data) != nil {
 			return
 		}
 	}

@@ -1,0 +1,79 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/heraldhq/herald/cloudevent"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/remote"
+)
+
+// Event is a CloudEvents 1.0 event.
+type Event = cloudevent.Event
+
+// Client publishes and consumes events, embedded (Open) or remote (Dial).
+// It is safe for concurrent use. Close it when done: Close flushes
+// pending publishes.
+type Client struct {
+	backend remote.Backend
+	opts    clientOptions
+
+	mu         sync.Mutex
+	publishers map[string]*publisher // by topic
+	closed     bool
+	wg         sync.WaitGroup // publisher flush goroutines
+}
+
+// Open runs Herald in this process on the data directory dir: no server,
+// the same storage and guarantees as `herald serve`.
+func Open(dir string, opts ...Option) (*Client, error) {
+	o := defaultClientOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	b, err := broker.Open(broker.Config{DataDir: dir, Sync: o.sync, AutoCreateTopics: o.autoCreate, Logger: o.logger})
+	if err != nil {
+		return nil, fmt.Errorf("herald: open %s: %w", dir, err)
+	}
+	return newClient(b, o), nil
+}
+
+func newClient(b remote.Backend, o clientOptions) *Client {
+	return &Client{backend: b, opts: o, publishers: map[string]*publisher{}}
+}
+
+// Close flushes pending publishes, waits for their acknowledgements, and
+// closes the client (and, for an embedded client, the data directory).
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.closed = true
+	pubs := c.publishers
+	c.mu.Unlock()
+	for _, p := range pubs {
+		p.flush()
+	}
+	c.wg.Wait()
+	return c.backend.Close()
+}
+
+// TopicConfig configures a topic; zero fields take the defaults.
+type TopicConfig = broker.TopicConfig
+
+// CreateTopic creates a topic. Publishing to an unknown topic creates it
+// with defaults, so this is needed only for other settings (partitions).
+func (c *Client) CreateTopic(ctx context.Context, name string, cfg TopicConfig) error {
+	_, err := c.backend.CreateTopic(ctx, name, cfg)
+	return err
+}
+
+// Seek moves an existing subscription to a new position (a rewind replays
+// events it already acknowledged).
+func (c *Client) Seek(ctx context.Context, topic, subscription string, to StartPosition) error {
+	return c.backend.Seek(ctx, topic, subscription, to)
+}

@@ -1,0 +1,179 @@
+package herald
+
+import (
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/commitlog"
+)
+
+// Option configures a Client.
+type Option func(*clientOptions)
+
+type clientOptions struct {
+	source       string
+	batchSize    int
+	batchBytes   int
+	linger       time.Duration
+	maxInFlight  int
+	keyFunc      func(*Event) string
+	sync         commitlog.SyncPolicy
+	logger       *slog.Logger
+	autoCreate   bool
+	defaultTopic broker.TopicConfig
+}
+
+func defaultClientOptions() clientOptions {
+	host, _ := os.Hostname()
+	return clientOptions{
+		source:      "/herald-sdk/" + host + "/" + strconv.Itoa(os.Getpid()),
+		batchSize:   1000,
+		batchBytes:  1 << 20,
+		linger:      2 * time.Millisecond,
+		maxInFlight: 1,
+		autoCreate:  true,
+		logger:      slog.New(slog.DiscardHandler),
+	}
+}
+
+// WithSource sets the CloudEvents source given to published events that
+// have none.
+func WithSource(source string) Option { return func(o *clientOptions) { o.source = source } }
+
+// WithBatching sets how Publish batches: a batch is sent when it holds size
+// events or bytes of data, or linger after its first event, whichever comes
+// first. Defaults: 1000 events, 1 MiB, 2ms.
+func WithBatching(size, bytes int, linger time.Duration) Option {
+	return func(o *clientOptions) {
+		o.batchSize, o.batchBytes, o.linger = max(1, size), max(1, bytes), max(0, linger)
+	}
+}
+
+// WithMaxInFlightBatches sets how many batches of one topic may await their
+// acknowledgement at once. The default, 1, keeps the events of a key in
+// publish order even across batches; more raises throughput over a slow
+// link but a retried batch can then land after a later one.
+func WithMaxInFlightBatches(n int) Option {
+	return func(o *clientOptions) { o.maxInFlight = max(1, n) }
+}
+
+// WithKeyFunc extracts the partition key of events published without one
+// (the partitionkey extension). Events of one key stay in order.
+func WithKeyFunc(f func(*Event) string) Option { return func(o *clientOptions) { o.keyFunc = f } }
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *slog.Logger) Option { return func(o *clientOptions) { o.logger = l } }
+
+// WithSyncPolicy sets, for an embedded client, when appended events are
+// fsynced: "always" (the default: an acknowledged publish is on disk),
+// "interval" or "none". A remote client uses the server's policy.
+func WithSyncPolicy(policy string) Option {
+	return func(o *clientOptions) {
+		if p, err := commitlog.ParseSyncPolicy(policy); err == nil {
+			o.sync = p
+		}
+	}
+}
+
+// SubscribeOption configures a subscription and its consumer loop.
+type SubscribeOption func(*subscribeOptions)
+
+type subscribeOptions struct {
+	cfg         broker.SubscriptionConfig
+	set         map[string]bool // which config fields the caller chose
+	concurrency int
+	consumer    string
+}
+
+func (o *subscribeOptions) mark(field string) {
+	if o.set == nil {
+		o.set = map[string]bool{}
+	}
+	o.set[field] = true
+}
+
+// Concurrency is how many handlers run at once; default 1.
+func Concurrency(n int) SubscribeOption {
+	return func(o *subscribeOptions) { o.concurrency = max(1, n) }
+}
+
+// ConsumerName names this consumer to the broker (leases and the
+// per-consumer in-flight limit are per consumer). Default: host and pid.
+func ConsumerName(name string) SubscribeOption {
+	return func(o *subscribeOptions) { o.consumer = name }
+}
+
+// Ordering modes, see WithOrdering.
+const (
+	OrderNone      = broker.OrderNone
+	OrderPartition = broker.OrderPartition
+	OrderKey       = broker.OrderKey
+)
+
+// WithOrdering sets the subscription's ordering: OrderNone (default),
+// OrderPartition, or OrderKey (a key's next event waits until the previous
+// one is acked or dead-lettered; keys run in parallel).
+func WithOrdering(mode broker.Ordering) SubscribeOption {
+	return func(o *subscribeOptions) { o.cfg.Ordering = mode; o.mark("ordering") }
+}
+
+// RetryPolicy is the subscription's retry schedule; see broker.RetryPolicy.
+type RetryPolicy = broker.RetryPolicy
+
+// WithRetry sets the retry policy: exponential backoff with jitter, or an
+// explicit list of delays, and the maximum number of deliveries before the
+// event is dead-lettered.
+func WithRetry(p RetryPolicy) SubscribeOption {
+	return func(o *subscribeOptions) { o.cfg.Retry = p; o.mark("retry") }
+}
+
+// WithAckTimeout sets how long a handler may run before its event is
+// redelivered elsewhere; default 30s.
+func WithAckTimeout(d time.Duration) SubscribeOption {
+	return func(o *subscribeOptions) { o.cfg.AckTimeout = d; o.mark("ackTimeout") }
+}
+
+// WithMaxInFlight bounds the unsettled events of the whole subscription.
+func WithMaxInFlight(n int) SubscribeOption {
+	return func(o *subscribeOptions) { o.cfg.MaxInFlight = n; o.mark("maxInFlight") }
+}
+
+// Filter selects events by type and subject prefix.
+type Filter = broker.Filter
+
+// WithFilter delivers only matching events; the others are skipped.
+func WithFilter(f Filter) SubscribeOption {
+	return func(o *subscribeOptions) { o.cfg.Filter = f; o.mark("filter") }
+}
+
+// WithDeadLetterTopic names the dead-letter topic; default
+// "<topic>.<subscription>.dlq".
+func WithDeadLetterTopic(name string) SubscribeOption {
+	return func(o *subscribeOptions) { o.cfg.DeadLetterTopic = name; o.mark("deadLetterTopic") }
+}
+
+// StartPosition says where a new subscription starts.
+type StartPosition = broker.StartPosition
+
+// FromEarliest, FromLatest, FromOffset and FromTime are start positions.
+var (
+	FromEarliest = StartPosition{Kind: broker.StartEarliest}
+	FromLatest   = StartPosition{Kind: broker.StartLatest}
+)
+
+// FromOffset starts every partition at offset.
+func FromOffset(offset int64) StartPosition {
+	return StartPosition{Kind: broker.StartOffset, Offset: offset}
+}
+
+// FromTime starts at the first event published at or after t.
+func FromTime(t time.Time) StartPosition { return StartPosition{Kind: broker.StartTime, Time: t} }
+
+// WithStart sets where a new subscription starts (default FromLatest). It
+// does not move an existing subscription: use Client.Seek for that.
+func WithStart(p StartPosition) SubscribeOption {
+	return func(o *subscribeOptions) { o.cfg.Start = p; o.mark("start") }
+}

@@ -1,0 +1,248 @@
+package herald
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/cloudevent"
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// PublishResult says where an event was stored.
+type PublishResult struct {
+	ID        string
+	Partition int
+	Offset    int64
+	// Duplicate: an event with the same source and id was already stored
+	// inside the topic's dedup window; this is its position.
+	Duplicate bool
+}
+
+// PublishFuture is the pending outcome of Publish.
+type PublishFuture struct {
+	done chan struct{}
+	res  PublishResult
+	err  error
+}
+
+// Done is closed when the outcome is known.
+func (f *PublishFuture) Done() <-chan struct{} { return f.done }
+
+// Wait blocks until the event is acknowledged or failed, or ctx ends (the
+// publish itself goes on).
+func (f *PublishFuture) Wait(ctx context.Context) (PublishResult, error) {
+	select {
+	case <-f.done:
+		return f.res, f.err
+	case <-ctx.Done():
+		return PublishResult{}, ctx.Err()
+	}
+}
+
+func (f *PublishFuture) resolve(res PublishResult, err error) {
+	f.res, f.err = res, err
+	close(f.done)
+}
+
+// Publish queues e for topic and returns at once. The event joins a batch
+// that is sent when full or after the linger (WithBatching); the future
+// resolves when the broker has stored it (fsynced, under the default sync
+// policy). Missing attributes are filled: id (random), source (the
+// client's), specversion 1.0, and the partition key from WithKeyFunc.
+func (c *Client) Publish(ctx context.Context, topic string, e Event) *PublishFuture {
+	f := &PublishFuture{done: make(chan struct{})}
+	if err := c.prepare(&e); err != nil {
+		f.resolve(PublishResult{}, &PublishError{Topic: topic, Err: err})
+		return f
+	}
+	p, err := c.publisher(topic)
+	if err != nil {
+		f.resolve(PublishResult{}, &PublishError{Topic: topic, Err: err})
+		return f
+	}
+	p.add(e, f, false)
+	return f
+}
+
+// PublishSync publishes e and waits for its acknowledgement. It sends at
+// once, without waiting for the linger.
+func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (PublishResult, error) {
+	f := &PublishFuture{done: make(chan struct{})}
+	if err := c.prepare(&e); err != nil {
+		return PublishResult{}, &PublishError{Topic: topic, Err: err}
+	}
+	p, err := c.publisher(topic)
+	if err != nil {
+		return PublishResult{}, &PublishError{Topic: topic, Err: err}
+	}
+	p.add(e, f, true)
+	return f.Wait(ctx)
+}
+
+// Flush sends every queued event now and waits for all of them.
+func (c *Client) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	pubs := make([]*publisher, 0, len(c.publishers))
+	for _, p := range c.publishers {
+		pubs = append(pubs, p)
+	}
+	c.mu.Unlock()
+	for _, p := range pubs {
+		if err := p.flushAndWait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) prepare(e *Event) error {
+	if e.ID == "" {
+		e.ID = newID()
+	}
+	if e.Source == "" {
+		e.Source = c.opts.source
+	}
+	if e.SpecVersion == "" {
+		e.SpecVersion = cloudevent.SpecVersion10
+	}
+	if c.opts.keyFunc != nil && e.Extension(cloudevent.ExtPartitionKey) == "" {
+		if k := c.opts.keyFunc(e); k != "" {
+			e.SetExtension(cloudevent.ExtPartitionKey, k)
+		}
+	}
+	return e.Validate()
+}
+
+// newID is a random UUID (version 4): unique without coordination, so a
+// retried publish carries the id the broker deduplicates on.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func (c *Client) publisher(topic string) (*publisher, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	p := c.publishers[topic]
+	if p == nil {
+		p = &publisher{c: c, topic: topic, slots: make(chan struct{}, c.opts.maxInFlight)}
+		c.publishers[topic] = p
+	}
+	return p, nil
+}
+
+// publisher batches the events of one topic. At most maxInFlight batches
+// await their acknowledgement at once (slots); while they do, new events
+// gather into the next batch, so batches grow with load on their own.
+//
+// Goroutines: each sent batch runs on a goroutine counted in Client.wg; it
+// ends when the broker answers. A linger timer may start a send.
+type publisher struct {
+	c     *Client
+	topic string
+	slots chan struct{}
+
+	mu      sync.Mutex
+	events  []Event
+	futures []*PublishFuture
+	bytes   int
+	timer   *time.Timer
+	sending sync.WaitGroup // batches handed to send, for flushAndWait
+	// lastTicket is closed when the last batch handed over has taken its
+	// slot: the next batch waits for it, so batches go out in order.
+	lastTicket chan struct{}
+}
+
+func (p *publisher) add(e Event, f *PublishFuture, now bool) {
+	p.mu.Lock()
+	p.events = append(p.events, e)
+	p.futures = append(p.futures, f)
+	p.bytes += len(e.Data) + len(e.ID) + len(e.Type) + len(e.Source)
+	full := len(p.events) >= p.c.opts.batchSize || p.bytes >= p.c.opts.batchBytes
+	if now || full || p.c.opts.linger == 0 {
+		p.sendLocked()
+	} else if p.timer == nil {
+		p.timer = time.AfterFunc(p.c.opts.linger, p.flush)
+	}
+	p.mu.Unlock()
+}
+
+func (p *publisher) flush() {
+	p.mu.Lock()
+	p.sendLocked()
+	p.mu.Unlock()
+}
+
+func (p *publisher) flushAndWait(ctx context.Context) error {
+	p.flush()
+	done := make(chan struct{})
+	go func() { p.sending.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sendLocked hands the gathered batch to a goroutine that waits for a slot
+// and sends it. Batches take slots in the order they were handed over.
+func (p *publisher) sendLocked() {
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	if len(p.events) == 0 {
+		return
+	}
+	events, futures := p.events, p.futures
+	p.events, p.futures, p.bytes = nil, nil, 0
+	p.sending.Add(1)
+	p.c.wg.Add(1)
+	ticket := make(chan struct{})
+	prev := p.lastTicket
+	p.lastTicket = ticket
+	go func() {
+		defer p.c.wg.Done()
+		defer p.sending.Done()
+		if prev != nil {
+			<-prev // keep batches in order when taking slots
+		}
+		p.slots <- struct{}{}
+		close(ticket)
+		defer func() { <-p.slots }()
+		p.send(events, futures)
+	}()
+}
+
+func (p *publisher) send(events []Event, futures []*PublishFuture) {
+	results, err := p.c.backend.Publish(context.Background(), p.topic, events)
+	if err == nil && len(results) != len(events) {
+		err = fmt.Errorf("broker answered %d results for %d events", len(results), len(events))
+	}
+	if err != nil {
+		perr := &PublishError{Topic: p.topic, Err: err, Retryable: retryable(err)}
+		var fe *broker.FieldError
+		if errors.As(err, &fe) {
+			perr.Retryable = false
+		}
+		for _, f := range futures {
+			f.resolve(PublishResult{}, perr)
+		}
+		return
+	}
+	for i, f := range futures {
+		r := results[i]
+		f.resolve(PublishResult{ID: r.ID, Partition: r.Partition, Offset: r.Offset, Duplicate: r.Duplicate}, nil)
+	}
+}

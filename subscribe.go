@@ -1,0 +1,218 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// Message is one delivery of an event to a handler.
+type Message struct {
+	Event
+	Topic        string
+	Subscription string
+	Partition    int
+	Offset       int64
+	PublishTime  time.Time
+	// Attempt is 1 on the first delivery and counts up on redeliveries.
+	Attempt int
+	// Deadline is when the lease ends and the event goes to another
+	// consumer unless it is settled or extended.
+	Deadline time.Time
+
+	c     *Client
+	token string
+}
+
+// Extend renews the lease: call it from a handler that needs longer than
+// the ack timeout.
+func (m *Message) Extend(ctx context.Context) error {
+	return m.c.backend.Extend(ctx, m.Topic, m.Subscription, m.token)
+}
+
+// Handler processes one message. Returning nil acknowledges it; an error
+// nacks it (retried under the subscription's backoff, dead-lettered after
+// its maximum deliveries); Permanent(err) dead-letters it at once;
+// RetryAfter(err, d) retries after d.
+type Handler func(ctx context.Context, m *Message) error
+
+// Subscribe consumes subscription on topic with handler until ctx ends,
+// then stops fetching, waits for in-flight handlers to finish and settle,
+// and returns nil. The subscription is created if it does not exist (from
+// WithStart, default FromLatest); options that set its configuration update
+// an existing one. It returns early only on errors a retry cannot fix.
+func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Handler, opts ...SubscribeOption) error {
+	o := subscribeOptions{concurrency: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.consumer == "" {
+		host, _ := os.Hostname()
+		o.consumer = host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(rand.Uint64()%1e6, 10)
+	}
+	if err := c.ensureSubscription(ctx, topic, subscription, o); err != nil {
+		return err
+	}
+	slots := make(chan struct{}, o.concurrency)
+	for range o.concurrency {
+		slots <- struct{}{}
+	}
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	backoff := 50 * time.Millisecond
+	for {
+		// Wait for a free handler slot, then take all free ones: fetch
+		// exactly as many events as can start now.
+		select {
+		case <-slots:
+		case <-ctx.Done():
+			return nil
+		}
+		n := 1
+	take:
+		for n < o.concurrency {
+			select {
+			case <-slots:
+				n++
+			default:
+				break take
+			}
+		}
+		deliveries, err := c.backend.Fetch(ctx, topic, subscription, o.consumer, n)
+		for i := len(deliveries); i < n; i++ {
+			slots <- struct{}{}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !retryable(err) && !errors.Is(err, broker.ErrBackpressure) {
+				return fmt.Errorf("herald: subscribe %s/%s: %w", topic, subscription, err)
+			}
+			c.opts.logger.Warn("fetch failed; retrying", "topic", topic, "subscription", subscription, "err", err, "in", backoff)
+			if !sleepCtx(ctx, backoff) {
+				return nil
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		for _, d := range deliveries {
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				defer func() { slots <- struct{}{} }()
+				c.handle(ctx, topic, subscription, d, h)
+			}()
+		}
+	}
+}
+
+// handle runs the handler for one delivery and settles it. The handler's
+// context survives the Subscribe context (a stop lets it finish) but ends
+// at the lease deadline.
+func (c *Client) handle(ctx context.Context, topic, sub string, d broker.Delivery, h Handler) {
+	m := &Message{
+		Event: d.Event.Event, Topic: topic, Subscription: sub, Partition: d.Event.Partition,
+		Offset: d.Event.Offset, PublishTime: d.Event.PublishTime, Attempt: d.Attempt,
+		Deadline: d.Deadline, c: c, token: d.Token,
+	}
+	hctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), d.Deadline)
+	err := runHandler(hctx, h, m)
+	cancel()
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer scancel()
+	var (
+		perm  permanentError
+		after retryAfterError
+		serr  error
+	)
+	switch {
+	case err == nil:
+		serr = c.backend.Ack(sctx, topic, sub, d.Token)
+	case errors.As(err, &perm):
+		serr = c.backend.Reject(sctx, topic, sub, d.Token, err.Error())
+	case errors.As(err, &after):
+		serr = c.backend.Nack(sctx, topic, sub, d.Token, after.delay, err.Error())
+	default:
+		serr = c.backend.Nack(sctx, topic, sub, d.Token, 0, err.Error())
+	}
+	if serr != nil {
+		// The lease is gone (expired, or the connection dropped): the event
+		// will be delivered again, which an idempotent handler tolerates.
+		c.opts.logger.Warn("settling failed; the event will be redelivered", "topic", topic,
+			"subscription", sub, "partition", d.Event.Partition, "offset", d.Event.Offset, "err", serr)
+	}
+}
+
+// runHandler turns a handler panic into an error, so one bad event is
+// retried (and eventually dead-lettered) instead of crashing the service.
+func runHandler(ctx context.Context, h Handler, m *Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("handler panicked: %v", v)
+		}
+	}()
+	return h(ctx, m)
+}
+
+func (c *Client) ensureSubscription(ctx context.Context, topic, sub string, o subscribeOptions) error {
+	info, err := c.backend.Subscription(topic, sub)
+	if errors.Is(err, broker.ErrTopicNotFound) || errors.Is(err, broker.ErrSubscriptionNotFound) {
+		if errors.Is(err, broker.ErrTopicNotFound) {
+			if _, terr := c.backend.CreateTopic(ctx, topic, broker.TopicConfig{}); terr != nil && !errors.Is(terr, broker.ErrTopicExists) {
+				return fmt.Errorf("herald: create topic %s: %w", topic, terr)
+			}
+		}
+		_, err = c.backend.CreateSubscription(ctx, topic, sub, o.cfg)
+		if errors.Is(err, broker.ErrSubscriptionExists) { // another consumer won the race
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("herald: create subscription %s/%s: %w", topic, sub, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("herald: subscription %s/%s: %w", topic, sub, err)
+	}
+	cfg, changed := info.Config, false
+	apply := func(field string, set func()) {
+		if o.set[field] {
+			set()
+			changed = true
+		}
+	}
+	apply("ordering", func() { cfg.Ordering = o.cfg.Ordering })
+	apply("retry", func() { cfg.Retry = o.cfg.Retry })
+	apply("ackTimeout", func() { cfg.AckTimeout = o.cfg.AckTimeout })
+	apply("maxInFlight", func() { cfg.MaxInFlight = o.cfg.MaxInFlight })
+	apply("filter", func() { cfg.Filter = o.cfg.Filter })
+	apply("deadLetterTopic", func() { cfg.DeadLetterTopic = o.cfg.DeadLetterTopic })
+	if !changed {
+		return nil
+	}
+	if _, err := c.backend.UpdateSubscription(ctx, topic, sub, cfg); err != nil {
+		return fmt.Errorf("herald: update subscription %s/%s: %w", topic, sub, err)
+	}
+	return nil
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
