@@ -1,0 +1,119 @@
+package herald_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// Publish events asynchronously, then wait for their acknowledgements.
+// Events of one partition key stay in order.
+func ExampleClient_Publish() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	client, err := herald.Open(dir, herald.WithSource("/shop/checkout"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	var futures []*herald.PublishFuture
+	for i := 1; i <= 3; i++ {
+		e := herald.Event{Type: "OrderPlaced", DataContentType: "application/json", Data: fmt.Appendf(nil, `{"order":%d}`, i)}
+		e.SetExtension("partitionkey", "customer-7")
+		futures = append(futures, client.Publish(ctx, "orders", e))
+	}
+	for _, f := range futures {
+		res, err := f.Wait(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("stored at partition", res.Partition, "offset", res.Offset)
+	}
+	// Output:
+	// stored at partition 0 offset 0
+	// stored at partition 0 offset 1
+	// stored at partition 0 offset 2
+}
+
+// A consumer with retries and dead letters: nil acknowledges, an error is
+// retried under the policy, Permanent dead-letters at once.
+func ExampleClient_Subscribe() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	client, err := herald.Open(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+
+	for _, typ := range []string{"EmailRequested", "Garbage"} {
+		if _, err := client.PublishSync(ctx, "email", herald.Event{Type: typ}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	handled := 0
+	err = client.Subscribe(ctx, "email", "sender", func(ctx context.Context, m *herald.Message) error {
+		handled++
+		defer func() {
+			if handled == 3 {
+				stop() // graceful: Subscribe returns once this handler has settled
+			}
+		}()
+		switch {
+		case m.Type == "Garbage":
+			return herald.Permanent(errors.New("cannot parse"))
+		case m.Attempt == 1:
+			return errors.New("smtp timeout") // retried after the backoff
+		}
+		fmt.Println(m.Type, "sent on attempt", m.Attempt)
+		return nil
+	},
+		herald.WithStart(herald.FromEarliest),
+		herald.WithRetry(herald.RetryPolicy{Delays: []time.Duration{10 * time.Millisecond}, MaxDeliveries: 5}),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The dead-letter topic is an ordinary topic: replay it.
+	client.Replay(context.Background(), "email.sender.dlq", time.Time{}, func(m *herald.Message) error {
+		fmt.Println("dead letter:", m.Type, "reason:", m.Extension("heralddlqreason"))
+		return nil
+	})
+	// Output:
+	// EmailRequested sent on attempt 2
+	// dead letter: Garbage reason: rejected: cannot parse
+}
+
+// Replay a topic from a point in time without a subscription.
+func ExampleClient_Replay() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	client, err := herald.Open(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	client.PublishSync(ctx, "audit", herald.Event{Type: "LoggedIn", Subject: "alice"})
+	since := time.Now()
+	client.PublishSync(ctx, "audit", herald.Event{Type: "PasswordChanged", Subject: "alice"})
+	client.PublishSync(ctx, "audit", herald.Event{Type: "LoggedOut", Subject: "alice"})
+
+	client.Replay(ctx, "audit", since, func(m *herald.Message) error {
+		fmt.Println(m.Offset, m.Type, m.Subject)
+		return nil
+	})
+	// Output:
+	// 1 PasswordChanged alice
+	// 2 LoggedOut alice
+}
