@@ -155,7 +155,9 @@ func testRetryAndDeadLetter(t *testing.T, tr transport) {
 		}
 		acked[m.Type] = true
 		return nil
-	}, func() bool { return attempts["broken"] == 3 && acked["ok"] && acked["flaky"] && attempts["poison"] == 1 },
+	}, func() bool {
+		return attempts["broken"] == 3 && acked["ok"] && acked["flaky"] && attempts["poison"] == 1
+	},
 		WithStart(FromEarliest), Concurrency(2), WithRetry(RetryPolicy{Delays: []time.Duration{time.Millisecond}, MaxDeliveries: 3}))
 
 	// The dead-letter topic is an ordinary topic: replay it.

@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,30 +23,38 @@ type PublishResult struct {
 	Duplicate bool
 }
 
-// PublishFuture is the pending outcome of Publish.
+// PublishFuture is the pending outcome of Publish. The futures of one
+// batch share one completion signal: a future costs no channel of its own.
 type PublishFuture struct {
-	done chan struct{}
-	res  PublishResult
-	err  error
+	batch *batchDone
+	res   PublishResult
+	err   error
 }
 
+// batchDone is closed once every future of a batch is resolved.
+type batchDone struct{ ch chan struct{} }
+
+func newBatchDone() *batchDone { return &batchDone{ch: make(chan struct{})} }
+
 // Done is closed when the outcome is known.
-func (f *PublishFuture) Done() <-chan struct{} { return f.done }
+func (f *PublishFuture) Done() <-chan struct{} { return f.batch.ch }
 
 // Wait blocks until the event is acknowledged or failed, or ctx ends (the
 // publish itself goes on).
 func (f *PublishFuture) Wait(ctx context.Context) (PublishResult, error) {
 	select {
-	case <-f.done:
+	case <-f.batch.ch:
 		return f.res, f.err
 	case <-ctx.Done():
 		return PublishResult{}, ctx.Err()
 	}
 }
 
-func (f *PublishFuture) resolve(res PublishResult, err error) {
-	f.res, f.err = res, err
-	close(f.done)
+// failed returns a future that is already resolved with err.
+func failed(err error) *PublishFuture {
+	f := &PublishFuture{batch: newBatchDone(), err: err}
+	close(f.batch.ch)
+	return f
 }
 
 // Publish queues e for topic and returns at once. The event joins a batch
@@ -54,24 +63,19 @@ func (f *PublishFuture) resolve(res PublishResult, err error) {
 // policy). Missing attributes are filled: id (random), source (the
 // client's), specversion 1.0, and the partition key from WithKeyFunc.
 func (c *Client) Publish(ctx context.Context, topic string, e Event) *PublishFuture {
-	f := &PublishFuture{done: make(chan struct{})}
 	if err := c.prepare(&e); err != nil {
-		f.resolve(PublishResult{}, &PublishError{Topic: topic, Err: err})
-		return f
+		return failed(&PublishError{Topic: topic, Err: err})
 	}
 	p, err := c.publisher(topic)
 	if err != nil {
-		f.resolve(PublishResult{}, &PublishError{Topic: topic, Err: err})
-		return f
+		return failed(&PublishError{Topic: topic, Err: err})
 	}
-	p.add(e, f, false)
-	return f
+	return p.add(e, false)
 }
 
 // PublishSync publishes e and waits for its acknowledgement. It sends at
 // once, without waiting for the linger.
 func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (PublishResult, error) {
-	f := &PublishFuture{done: make(chan struct{})}
 	if err := c.prepare(&e); err != nil {
 		return PublishResult{}, &PublishError{Topic: topic, Err: err}
 	}
@@ -79,8 +83,7 @@ func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (Publis
 	if err != nil {
 		return PublishResult{}, &PublishError{Topic: topic, Err: err}
 	}
-	p.add(e, f, true)
-	return f.Wait(ctx)
+	return p.add(e, true).Wait(ctx)
 }
 
 // Flush sends every queued event now and waits for all of them.
@@ -124,7 +127,17 @@ func newID() string {
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
 }
 
 func (c *Client) publisher(topic string) (*publisher, error) {
@@ -155,6 +168,7 @@ type publisher struct {
 	mu      sync.Mutex
 	events  []Event
 	futures []*PublishFuture
+	done    *batchDone // of the batch being gathered
 	bytes   int
 	timer   *time.Timer
 	sending sync.WaitGroup // batches handed to send, for flushAndWait
@@ -163,8 +177,12 @@ type publisher struct {
 	lastTicket chan struct{}
 }
 
-func (p *publisher) add(e Event, f *PublishFuture, now bool) {
+func (p *publisher) add(e Event, now bool) *PublishFuture {
 	p.mu.Lock()
+	if p.done == nil {
+		p.done = newBatchDone()
+	}
+	f := &PublishFuture{batch: p.done}
 	p.events = append(p.events, e)
 	p.futures = append(p.futures, f)
 	p.bytes += len(e.Data) + len(e.ID) + len(e.Type) + len(e.Source)
@@ -175,6 +193,7 @@ func (p *publisher) add(e Event, f *PublishFuture, now bool) {
 		p.timer = time.AfterFunc(p.c.opts.linger, p.flush)
 	}
 	p.mu.Unlock()
+	return f
 }
 
 func (p *publisher) flush() {
@@ -205,8 +224,8 @@ func (p *publisher) sendLocked() {
 	if len(p.events) == 0 {
 		return
 	}
-	events, futures := p.events, p.futures
-	p.events, p.futures, p.bytes = nil, nil, 0
+	events, futures, done := p.events, p.futures, p.done
+	p.events, p.futures, p.done, p.bytes = nil, nil, nil, 0
 	p.sending.Add(1)
 	p.c.wg.Add(1)
 	ticket := make(chan struct{})
@@ -222,6 +241,7 @@ func (p *publisher) sendLocked() {
 		close(ticket)
 		defer func() { <-p.slots }()
 		p.send(events, futures)
+		close(done.ch)
 	}()
 }
 
@@ -237,12 +257,12 @@ func (p *publisher) send(events []Event, futures []*PublishFuture) {
 			perr.Retryable = false
 		}
 		for _, f := range futures {
-			f.resolve(PublishResult{}, perr)
+			f.err = perr
 		}
 		return
 	}
 	for i, f := range futures {
 		r := results[i]
-		f.resolve(PublishResult{ID: r.ID, Partition: r.Partition, Offset: r.Offset, Duplicate: r.Duplicate}, nil)
+		f.res = PublishResult{ID: r.ID, Partition: r.Partition, Offset: r.Offset, Duplicate: r.Duplicate}
 	}
 }

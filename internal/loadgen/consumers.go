@@ -1,0 +1,83 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// consumerGroup runs subscriptions that each receive every event.
+type consumerGroup struct {
+	r      *run
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+	errs   chan error
+	lat    latencies
+	signal chan struct{} // poked on every delivery, for waitFor
+}
+
+// startSubscriptions creates n subscriptions from the start of the fresh
+// topic and consumes them with cfg.Consumers handlers each, acking every
+// event. With e2e it records publish-to-delivery latency from the send
+// time carried in the payload.
+func (r *run) startSubscriptions(ctx context.Context, n int, e2e bool) (*consumerGroup, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	g := &consumerGroup{r: r, cancel: cancel, errs: make(chan error, n), signal: make(chan struct{}, 1)}
+	for i := 0; i < n; i++ {
+		g.done.Add(1)
+		go func() {
+			defer g.done.Done()
+			var local []time.Duration
+			var mu sync.Mutex
+			err := r.c.Subscribe(cctx, r.cfg.Topic, fmt.Sprintf("bench-%d", i), func(_ context.Context, m *herald.Message) error {
+				if e2e && len(m.Data) >= 8 {
+					sent := time.Unix(0, int64(binary.BigEndian.Uint64(m.Data)))
+					mu.Lock()
+					local = append(local, time.Since(sent))
+					if len(local) >= 1024 {
+						g.lat.addAll(local)
+						local = local[:0]
+					}
+					mu.Unlock()
+				}
+				r.received.Add(1)
+				select {
+				case g.signal <- struct{}{}:
+				default:
+				}
+				return nil
+			}, herald.WithStart(herald.FromEarliest), herald.Concurrency(r.cfg.Consumers),
+				herald.WithMaxInFlight(max(1000, 4*r.cfg.Consumers)))
+			mu.Lock()
+			g.lat.addAll(local)
+			mu.Unlock()
+			if err != nil {
+				g.errs <- err
+			}
+		}()
+	}
+	return g, nil
+}
+
+// waitFor blocks until total deliveries have been handled.
+func (g *consumerGroup) waitFor(ctx context.Context, total int64) error {
+	for g.r.received.Load() < total {
+		select {
+		case <-g.signal:
+		case err := <-g.errs:
+			return fmt.Errorf("subscription failed: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d deliveries, %d arrived: %w", total, g.r.received.Load(), ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (g *consumerGroup) stop() {
+	g.cancel()
+	g.done.Wait()
+}

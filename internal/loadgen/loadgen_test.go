@@ -1,0 +1,73 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+func embedded(t *testing.T) Connect {
+	t.Helper()
+	dir := t.TempDir()
+	return func(ctx context.Context, cfg Config) (*herald.Client, error) {
+		return herald.Open(dir, herald.WithBatching(cfg.Batch, 8<<20, time.Millisecond))
+	}
+}
+
+// Each mode runs to completion and reports a summary whose counts match
+// what was asked, with the JSON keys the comparison harness reads.
+func TestModes(t *testing.T) {
+	tests := []struct {
+		args []string
+		want func(Summary) bool
+	}{
+		{[]string{"publish", "--events", "2000", "--producers", "2", "--batch", "100"},
+			func(s Summary) bool { return s.Events == 2000 && s.EventsPerSec > 0 && s.P50us > 0 }},
+		{[]string{"publish", "--events", "50", "--sync"},
+			func(s Summary) bool { return s.Events == 50 && s.P50us > 0 }},
+		{[]string{"publish", "--events", "500", "--subscriptions", "3"},
+			func(s Summary) bool { return s.Events == 1500 && s.PublishEventsPerSec > 0 }},
+		{[]string{"consume", "--events", "1000", "--consumers", "8"},
+			func(s Summary) bool { return s.Events == 1000 && s.EventsPerSec > 0 }},
+		{[]string{"e2e", "--events", "500", "--rate", "5000"},
+			func(s Summary) bool { return s.Events == 500 && s.P50us > 0 && s.P999us >= s.P50us }},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(context.Background(), append(tt.args, "--json"), embedded(t), &out, &errb)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			var raw map[string]any
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &raw); err != nil {
+				t.Fatalf("last line is not JSON: %v\n%s", err, out.String())
+			}
+			for _, k := range []string{"events_per_sec", "mib_per_sec", "p50_us", "p90_us", "p99_us", "p999_us"} {
+				if _, ok := raw[k]; !ok {
+					t.Fatalf("summary lacks %s: %s", k, lines[len(lines)-1])
+				}
+			}
+			var s Summary
+			json.Unmarshal([]byte(lines[len(lines)-1]), &s)
+			if !tt.want(s) {
+				t.Fatalf("summary %+v", s)
+			}
+		})
+	}
+}
+
+func TestBadArgs(t *testing.T) {
+	for _, args := range [][]string{nil, {"fly"}, {"e2e"}, {"publish", "--size", "-1"}, {"publish", "--producers", "0"}, {"publish", "extra"}} {
+		var out, errb bytes.Buffer
+		if code := Main(context.Background(), args, embedded(t), &out, &errb); code != 2 || errb.Len() == 0 {
+			t.Errorf("herald bench %v: exit %d, stderr %q; want 2 and a reason", args, code, errb.String())
+		}
+	}
+}

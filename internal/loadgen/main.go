@@ -1,0 +1,51 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Main is `herald bench`: it parses args, runs, and prints the summary
+// (a table, or with --json one JSON object on the last line). It returns
+// the exit code.
+func Main(ctx context.Context, args []string, connect Connect, stdout, stderr io.Writer) int {
+	cfg, err := ParseArgs(args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald bench:", err)
+		return 2
+	}
+	var progress io.Writer
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		progress = stderr
+	}
+	s, err := Run(ctx, cfg, connect, progress)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald bench:", err)
+		return 1
+	}
+	if cfg.JSON {
+		json.NewEncoder(stdout).Encode(s)
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s: %d events of %d B in %.2fs\n", s.Mode, s.Events, s.Size, s.Seconds)
+	fmt.Fprintf(stdout, "  throughput  %12.0f events/s  %8.1f MiB/s\n", s.EventsPerSec, s.MiBPerSec)
+	if s.PublishEventsPerSec > 0 {
+		fmt.Fprintf(stdout, "  published   %12.0f events/s  (%d subscriptions, delivery is the aggregate)\n", s.PublishEventsPerSec, s.Subscriptions)
+	}
+	label := "publish latency"
+	if s.Mode == "e2e" {
+		label = "publish-to-delivery latency"
+	}
+	if s.P50us > 0 {
+		fmt.Fprintf(stdout, "  %s  p50 %.0f µs  p90 %.0f µs  p99 %.0f µs  p99.9 %.0f µs\n", label, s.P50us, s.P90us, s.P99us, s.P999us)
+	}
+	return 0
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

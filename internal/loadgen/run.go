@@ -1,0 +1,270 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// Summary is what a run measured.
+type Summary struct {
+	Mode                string  `json:"mode"`
+	Events              int64   `json:"events"`
+	Seconds             float64 `json:"seconds"`
+	EventsPerSec        float64 `json:"events_per_sec"`
+	MiBPerSec           float64 `json:"mib_per_sec"`
+	P50us               float64 `json:"p50_us"`
+	P90us               float64 `json:"p90_us"`
+	P99us               float64 `json:"p99_us"`
+	P999us              float64 `json:"p999_us"`
+	PublishEventsPerSec float64 `json:"publish_events_per_sec,omitempty"`
+	Subscriptions       int     `json:"subscriptions,omitempty"`
+	Size                int     `json:"size"`
+	Producers           int     `json:"producers"`
+	Consumers           int     `json:"consumers"`
+	Batch               int     `json:"batch"`
+	Rate                int     `json:"rate,omitempty"`
+	Sync                bool    `json:"sync,omitempty"`
+}
+
+// Connect makes the client a run uses.
+type Connect func(ctx context.Context, cfg Config) (*herald.Client, error)
+
+// Run performs one run and returns its summary. Progress, when not nil,
+// receives a one-line status every quarter second.
+func Run(ctx context.Context, cfg Config, connect Connect, progress io.Writer) (Summary, error) {
+	client, err := connect(ctx, cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer client.Close()
+	if cfg.Topic == "" {
+		cfg.Topic = fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	}
+	if err := client.CreateTopic(ctx, cfg.Topic, herald.TopicConfig{Partitions: cfg.Partitions}); err != nil {
+		return Summary{}, fmt.Errorf("create topic %s: %w", cfg.Topic, err)
+	}
+	r := &run{cfg: cfg, c: client}
+	stop := r.reportProgress(progress)
+	defer stop()
+	switch cfg.Mode {
+	case "consume":
+		return r.consume(ctx)
+	case "e2e":
+		return r.e2e(ctx)
+	}
+	return r.publish(ctx)
+}
+
+type run struct {
+	cfg       Config
+	c         *herald.Client
+	sent      atomic.Int64
+	received  atomic.Int64
+	latencies latencies
+}
+
+func (r *run) summary(events int64, elapsed time.Duration) Summary {
+	s := Summary{
+		Mode: r.cfg.Mode, Events: events, Seconds: elapsed.Seconds(), Size: r.cfg.Size,
+		Producers: r.cfg.Producers, Consumers: r.cfg.Consumers, Batch: r.cfg.Batch, Rate: r.cfg.Rate,
+		Sync: r.cfg.Sync, Subscriptions: r.cfg.Subscriptions,
+	}
+	if elapsed > 0 {
+		s.EventsPerSec = float64(events) / elapsed.Seconds()
+		s.MiBPerSec = s.EventsPerSec * float64(r.cfg.Size) / (1 << 20)
+	}
+	s.P50us, s.P90us, s.P99us, s.P999us = r.latencies.percentiles()
+	return s
+}
+
+// payload is an event body of the configured size; its first 8 bytes hold
+// the intended send time for end-to-end latency.
+func (r *run) payload(sendAt time.Time) []byte {
+	b := make([]byte, max(r.cfg.Size, 8))
+	binary.BigEndian.PutUint64(b, uint64(sendAt.UnixNano()))
+	return b[:max(r.cfg.Size, 8)]
+}
+
+// perProducer splits the event count (or nothing, with --duration).
+func (r *run) perProducer(i int) int {
+	if r.cfg.Duration > 0 {
+		return int(^uint(0) >> 1)
+	}
+	n := r.cfg.Events / r.cfg.Producers
+	if i < r.cfg.Events%r.cfg.Producers {
+		n++
+	}
+	return n
+}
+
+// produce runs the producers and returns when they have all been
+// acknowledged. Each producer keeps a window of pending publishes; with a
+// rate, sends follow a fixed schedule and latency counts from the intended
+// send time.
+func (r *run) produce(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, r.cfg.Producers)
+	deadline := time.Time{}
+	if r.cfg.Duration > 0 {
+		deadline = time.Now().Add(r.cfg.Duration)
+	}
+	for p := 0; p < r.cfg.Producers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.producer(ctx, p, deadline); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+type pending struct {
+	f      *herald.PublishFuture
+	sentAt time.Time
+}
+
+func (r *run) producer(ctx context.Context, p int, deadline time.Time) error {
+	n := r.perProducer(p)
+	window := make([]pending, 0, 4*r.cfg.Batch)
+	var interval time.Duration
+	if r.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(r.cfg.Producers) / float64(r.cfg.Rate))
+	}
+	start := time.Now()
+	samples := make([]time.Duration, 0, 1024)
+	settle := func(upTo int) error {
+		for _, pe := range window[:upTo] {
+			if _, err := pe.f.Wait(ctx); err != nil {
+				return err
+			}
+			samples = append(samples, time.Since(pe.sentAt))
+		}
+		window = append(window[:0], window[upTo:]...)
+		return nil
+	}
+	for i := 0; i < n; i++ {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			break
+		}
+		sendAt := time.Now()
+		if interval > 0 {
+			sendAt = start.Add(time.Duration(i) * interval)
+			if wait := time.Until(sendAt); wait > 0 {
+				if !sleep(ctx, wait) {
+					return ctx.Err()
+				}
+			}
+		}
+		e := herald.Event{Type: "bench", Data: r.payload(sendAt)}
+		if r.cfg.Sync {
+			if _, err := r.c.PublishSync(ctx, r.cfg.Topic, e); err != nil {
+				return err
+			}
+			samples = append(samples, time.Since(sendAt))
+		} else {
+			window = append(window, pending{r.c.Publish(ctx, r.cfg.Topic, e), sendAt})
+			if len(window) == cap(window) {
+				if err := settle(len(window) / 2); err != nil {
+					return err
+				}
+			}
+		}
+		r.sent.Add(1)
+		if len(samples) >= 1024 {
+			r.latencies.addAll(samples)
+			samples = samples[:0]
+		}
+	}
+	if err := settle(len(window)); err != nil {
+		return err
+	}
+	r.latencies.addAll(samples)
+	return nil
+}
+
+func (r *run) publish(ctx context.Context) (Summary, error) {
+	consumers, err := r.startSubscriptions(ctx, r.cfg.Subscriptions, false)
+	if err != nil {
+		return Summary{}, err
+	}
+	start := time.Now()
+	if err := r.produce(ctx); err != nil {
+		consumers.stop()
+		return Summary{}, err
+	}
+	published := time.Since(start)
+	sent := r.sent.Load()
+	if r.cfg.Subscriptions == 0 {
+		return r.summary(sent, published), nil
+	}
+	if err := consumers.waitFor(ctx, sent*int64(r.cfg.Subscriptions)); err != nil {
+		return Summary{}, err
+	}
+	delivered := time.Since(start)
+	consumers.stop()
+	s := r.summary(r.received.Load(), delivered)
+	s.PublishEventsPerSec = float64(sent) / published.Seconds()
+	return s, nil
+}
+
+func (r *run) consume(ctx context.Context) (Summary, error) {
+	// Fill the backlog first, as fast as the client can.
+	if err := r.produce(ctx); err != nil {
+		return Summary{}, err
+	}
+	sent := r.sent.Load()
+	r.latencies = latencies{}
+	start := time.Now()
+	consumers, err := r.startSubscriptions(ctx, 1, false)
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := consumers.waitFor(ctx, sent); err != nil {
+		return Summary{}, err
+	}
+	elapsed := time.Since(start)
+	consumers.stop()
+	return r.summary(sent, elapsed), nil
+}
+
+func (r *run) e2e(ctx context.Context) (Summary, error) {
+	consumers, err := r.startSubscriptions(ctx, 1, true)
+	if err != nil {
+		return Summary{}, err
+	}
+	start := time.Now()
+	if err := r.produce(ctx); err != nil {
+		consumers.stop()
+		return Summary{}, err
+	}
+	if err := consumers.waitFor(ctx, r.sent.Load()); err != nil {
+		return Summary{}, err
+	}
+	elapsed := time.Since(start)
+	consumers.stop()
+	s := r.summary(r.received.Load(), elapsed)
+	s.P50us, s.P90us, s.P99us, s.P999us = consumers.lat.percentiles()
+	return s, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
