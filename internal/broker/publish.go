@@ -1,0 +1,346 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/heraldhq/herald/cloudevent"
+	"github.com/heraldhq/herald/internal/commitlog"
+)
+
+const extPartitionKey = cloudevent.ExtPartitionKey
+
+// PublishResult says where an event was stored. Duplicate is set when the
+// event's (source, id) was already published inside the topic's dedup
+// window: nothing was stored and Partition/Offset are the original's.
+type PublishResult struct {
+	ID        string `json:"id"`
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// maxAppendBytes bounds one commit-log append; a partition's share of a
+// larger publish is split into several appends.
+const maxAppendBytes = 8 << 20
+
+// Publish stores events in topic. Validation is all-or-nothing: one invalid
+// or oversized event fails the whole call and stores nothing. Events with a
+// partitionkey go to the partition its hash picks; the keyless events of one
+// call all go to one partition, chosen round-robin per call (Kafka's sticky
+// partitioner). Each partition's share is one append, the partitions
+// appended concurrently; under SyncAlways Publish returns once every event
+// is durable.
+//
+// A storage error may leave some partitions' events stored: retrying the
+// whole call is safe, deduplication answers for those already stored.
+func (b *Broker) Publish(ctx context.Context, topicName string, events []cloudevent.Event) ([]PublishResult, error) {
+	if err := b.enter(); err != nil {
+		return nil, err
+	}
+	defer b.leave()
+	t, err := b.topic(topicName)
+	if errors.Is(err, ErrTopicNotFound) && b.cfg.AutoCreateTopics {
+		t, err = b.ensureTopic(topicName, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t.publish(ctx, events)
+}
+
+func validateEvent(i int, ev *cloudevent.Event) error {
+	err := ev.Validate()
+	if err == nil {
+		_, _, err = ev.DeliverAt()
+	}
+	if err == nil {
+		return nil
+	}
+	var fe *cloudevent.FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{Field: fmt.Sprintf("events[%d].%s", i, fe.Field), Reason: fe.Reason, Err: err}
+	}
+	return &FieldError{Field: fmt.Sprintf("events[%d]", i), Reason: err.Error(), Err: err}
+}
+
+// encodedBatch is a publish's events in storage form.
+type encodedBatch struct {
+	events []cloudevent.Event
+	buf    []byte
+	ends   []int // events[i] is buf[ends[i-1]:ends[i]]
+}
+
+func (e *encodedBatch) value(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = e.ends[i-1]
+	}
+	return e.buf[start:e.ends[i]:e.ends[i]]
+}
+
+// encodeEvents validates and encodes a publish. Broker extensions
+// (herald*) are stripped: they say where an event sits in Herald, which only
+// the broker may say, and an event received from Herald carries them when
+// it is published again. internal skips both steps, for dead letters.
+func encodeEvents(events []cloudevent.Event, internal bool) (*encodedBatch, error) {
+	eb := &encodedBatch{events: events, ends: make([]int, len(events))}
+	stripped := false
+	for i := range events {
+		if !internal {
+			if err := validateEvent(i, &events[i]); err != nil {
+				return nil, err
+			}
+			if hasBrokerExtension(&events[i]) {
+				if !stripped {
+					eb.events = slices.Clone(events)
+					stripped = true
+				}
+				eb.events[i].Extensions = maps.Clone(events[i].Extensions)
+				maps.DeleteFunc(eb.events[i].Extensions, func(k, _ string) bool { return cloudevent.IsBrokerExtension(k) })
+			}
+		}
+		var err error
+		if eb.buf, err = eb.events[i].AppendBinary(eb.buf); err != nil {
+			return nil, &FieldError{Field: fmt.Sprintf("events[%d]", i), Reason: "cannot be encoded: " + err.Error(), Err: err}
+		}
+		eb.ends[i] = len(eb.buf)
+	}
+	return eb, nil
+}
+
+func hasBrokerExtension(ev *cloudevent.Event) bool {
+	for k := range ev.Extensions {
+		if cloudevent.IsBrokerExtension(k) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *topic) publish(ctx context.Context, events []cloudevent.Event) ([]PublishResult, error) {
+	if len(events) == 0 {
+		return []PublishResult{}, nil
+	}
+	eb, err := encodeEvents(events, false)
+	if err != nil {
+		return nil, err
+	}
+	events = eb.events
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.deleted {
+		return nil, topicNotFound(t.name)
+	}
+	cfg := t.cfg
+	for i := range events {
+		if n := len(eb.value(i)); n > cfg.MaxEventBytes {
+			return nil, fmt.Errorf("%w: events[%d] is %d bytes encoded, topic %q allows %d: "+
+				"shrink its data or raise maxEventBytes", ErrEventTooLarge, i, n, t.name, cfg.MaxEventBytes)
+		}
+	}
+	release, err := t.reserveQuota(cfg, int64(len(eb.buf))+32*int64(len(events)))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	now := t.b.now().UnixNano()
+	results := make([]PublishResult, len(events))
+	pending := make([]int, len(events))
+	for i := range pending {
+		pending[i] = i
+	}
+	if cfg.DedupWindow <= 0 {
+		if err := t.store(ctx, eb, pending, results, now, nil); err != nil {
+			return nil, err
+		}
+		t.notify()
+		return results, nil
+	}
+	// Rounds: store what this call owns, then wait for keys other calls
+	// were storing; a key whose owner failed is retried in the next round.
+	stored := false
+	for len(pending) > 0 {
+		owned := make(map[int]*dedupEntry, len(pending))
+		var waits []int
+		waitOn := map[int]*dedupEntry{}
+		var store []int
+		t.dedup.mu.Lock()
+		t.dedup.prune(now, cfg.DedupWindow)
+		for _, i := range pending {
+			c := t.dedup.reserve(dedupKey(&events[i]), now, cfg.DedupWindow)
+			if c.owner {
+				owned[i] = c.entry
+				store = append(store, i)
+			} else {
+				waits = append(waits, i)
+				waitOn[i] = c.entry
+			}
+		}
+		t.dedup.mu.Unlock()
+		if len(store) > 0 {
+			if err := t.store(ctx, eb, store, results, now, owned); err != nil {
+				if stored {
+					t.notify()
+				}
+				return nil, err
+			}
+			stored = true
+		}
+		pending = pending[:0]
+		for _, i := range waits {
+			e := waitOn[i]
+			if err := e.wait(ctx); err != nil {
+				if stored {
+					t.notify()
+				}
+				return nil, err
+			}
+			if e.failed {
+				pending = append(pending, i)
+				continue
+			}
+			results[i] = PublishResult{ID: events[i].ID, Partition: e.partition, Offset: e.offset, Duplicate: true}
+		}
+	}
+	if stored {
+		t.notify()
+	}
+	return results, nil
+}
+
+// reserveQuota admits a publish of about n bytes under the topic's quota,
+// counting publishes still in progress so concurrent ones cannot overshoot
+// together. The caller holds t.mu.
+func (t *topic) reserveQuota(cfg TopicConfig, n int64) (func(), error) {
+	if cfg.MaxBytes <= 0 {
+		return func() {}, nil
+	}
+	used := t.size()
+	for {
+		r := t.reserved.Load()
+		if used+r+n > cfg.MaxBytes {
+			return nil, &QuotaError{Topic: t.name, MaxBytes: cfg.MaxBytes, Used: used + r, Requested: n,
+				RetryAfter: t.b.cfg.RetentionCheck}
+		}
+		if t.reserved.CompareAndSwap(r, r+n) {
+			return func() { t.reserved.Add(-n) }, nil
+		}
+	}
+}
+
+// store appends events[idx] (one append per partition, concurrently) and
+// fills their results. owned, when not nil, holds the dedup reservations to
+// complete or abort. The caller holds t.mu for reading.
+func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results []PublishResult, now int64, owned map[int]*dedupEntry) error {
+	n := len(t.parts)
+	sticky := int(t.rr.Add(1)-1) % n
+	byPart := make([][]int, n)
+	for _, i := range idx {
+		p := sticky
+		if key := eb.events[i].Extensions[extPartitionKey]; key != "" {
+			p = partitionForKey(key, n)
+		}
+		byPart[p] = append(byPart[p], i)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	first := -1
+	for p := range byPart {
+		if len(byPart[p]) == 0 {
+			continue
+		}
+		if first < 0 {
+			first = p
+			continue
+		}
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			errs[p] = t.appendPartition(ctx, p, eb, byPart[p], results, now)
+		}(p)
+	}
+	errs[first] = t.appendPartition(ctx, first, eb, byPart[first], results, now)
+	wg.Wait()
+
+	if owned != nil {
+		t.dedup.mu.Lock()
+		for p, is := range byPart {
+			for _, i := range is {
+				key := dedupKey(&eb.events[i])
+				if errs[p] != nil {
+					t.dedup.abort(key, owned[i])
+				} else {
+					t.dedup.complete(key, owned[i], p, results[i].Offset, now)
+				}
+			}
+		}
+		t.dedup.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// appendPartition stores events[idx] in partition p, in chunks of at most
+// maxAppendBytes.
+func (t *topic) appendPartition(ctx context.Context, p int, eb *encodedBatch, idx []int, results []PublishResult, now int64) error {
+	l := t.parts[p]
+	recs := make([]commitlog.Record, 0, len(idx))
+	for start := 0; start < len(idx); {
+		recs = recs[:0]
+		size := 0
+		end := start
+		for end < len(idx) && (end == start || size+len(eb.value(idx[end])) <= maxAppendBytes) {
+			ev := &eb.events[idx[end]]
+			r := commitlog.Record{Timestamp: now, Value: eb.value(idx[end])}
+			if key := ev.Extensions[extPartitionKey]; key != "" {
+				r.Key = []byte(key)
+			}
+			recs = append(recs, r)
+			size += len(r.Value)
+			end++
+		}
+		base, err := l.Append(ctx, recs)
+		if err != nil {
+			return fmt.Errorf("publish to topic %q partition %d: %w", t.name, p, err)
+		}
+		for k, i := range idx[start:end] {
+			results[i] = PublishResult{ID: eb.events[i].ID, Partition: p, Offset: base + int64(k)}
+		}
+		start = end
+	}
+	return nil
+}
+
+// appendInternal stores events in one chosen partition, bypassing dedup,
+// for dead letters. The quota still applies.
+func (t *topic) appendInternal(ctx context.Context, p int, events []cloudevent.Event) ([]PublishResult, error) {
+	eb, err := encodeEvents(events, true)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if _, err := t.partition(p); err != nil {
+		return nil, err
+	}
+	release, err := t.reserveQuota(t.cfg, int64(len(eb.buf))+32*int64(len(events)))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	idx := make([]int, len(events))
+	for i := range idx {
+		idx[i] = i
+	}
+	results := make([]PublishResult, len(events))
+	if err := t.appendPartition(ctx, p, eb, idx, results, t.b.now().UnixNano()); err != nil {
+		return nil, err
+	}
+	t.notify()
+	return results, nil
+}

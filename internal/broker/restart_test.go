@@ -1,0 +1,276 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/vfs"
+)
+
+func TestRestartKeepsSubscriptionState(t *testing.T) {
+	tests := []struct {
+		name         string
+		crash        bool
+		compactAfter int
+	}{
+		{"clean close", false, 0},
+		{"crash, journal only", true, 0},
+		{"crash after compactions", true, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.CompactAfter = tt.compactAfter })
+			e.createTopic("t", TopicConfig{Partitions: 2})
+			e.createSub("t", "s", SubscriptionConfig{AckTimeout: time.Minute, Retry: retryFast})
+			publishN(e, "t", 10)
+			ds := e.poll("t", "s", "c", 10)
+			if len(ds) != 10 {
+				t.Fatalf("got %d deliveries", len(ds))
+			}
+			byID := map[string]Delivery{}
+			for _, d := range ds {
+				byID[d.Event.Event.ID] = d
+			}
+			acked := []string{"e00", "e02", "e04", "e06", "e08"}
+			for _, id := range acked {
+				e.ack("t", "s", byID[id])
+			}
+			if err := e.b.Nack(context.Background(), "t", "s", byID["e01"].Token, 10*time.Second, "later"); err != nil {
+				t.Fatal(err)
+			}
+			e.b.skipSnapshots = tt.crash
+			e.restart()
+
+			// Leases survive: the consumer can still ack what it holds.
+			e.ack("t", "s", byID["e03"])
+			if got := e.poll("t", "s", "c", 10); len(got) != 0 {
+				t.Fatalf("right after the restart got %v; leases still hold and e01 backs off", ids(got))
+			}
+			e.clock.Advance(10 * time.Second)
+			if got := ids(e.poll("t", "s", "c", 10)); !slices.Equal(got, []string{"e01"}) {
+				t.Fatalf("after the nack delay got %v, want e01", got)
+			}
+			e.clock.Advance(time.Minute)
+			got := e.poll("t", "s", "c", 10)
+			gotIDs := ids(got)
+			slices.Sort(gotIDs)
+			if want := []string{"e01", "e05", "e07", "e09"}; !slices.Equal(gotIDs, want) {
+				t.Fatalf("after the leases expired got %v, want the unacked %v", gotIDs, want)
+			}
+			for _, d := range got {
+				want := 2
+				if d.Event.Event.ID == "e01" {
+					want = 3
+				}
+				if d.Attempt != want {
+					t.Fatalf("%s attempt %d, want %d (attempt counts survive)", d.Event.Event.ID, d.Attempt, want)
+				}
+			}
+		})
+	}
+}
+
+func TestJournalCompaction(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CompactAfter = 4 })
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{})
+	publishN(e, "t", 20)
+	for _, d := range e.poll("t", "s", "c", 20)[:15] {
+		e.ack("t", "s", d)
+	}
+	s, err := e.b.sub("t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The timekeeper compacts in the background; a direct call makes the
+	// test independent of its timing.
+	if err := s.compact(); err != nil {
+		t.Fatal(err)
+	}
+	dirs := journalDirs(t, s.dir)
+	if len(dirs) != 1 || dirs[0] == "journal-0" {
+		t.Fatalf("journal directories %v, want one of a later generation", dirs)
+	}
+	e.restart()
+	e.clock.Advance(DefaultAckTimeout)
+	got := ids(e.poll("t", "s", "c", 20))
+	slices.Sort(got)
+	if want := []string{"e15", "e16", "e17", "e18", "e19"}; !slices.Equal(got, want) {
+		t.Fatalf("after compaction and restart got %v, want %v", got, want)
+	}
+}
+
+func journalDirs(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, name := range listDir(t, dir) {
+		if strings.HasPrefix(name, journalPrefix) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// A crash after the dead letter is stored but before the subscription
+// records it must not write it twice.
+func TestDeadLetterWrittenOnceAcrossACrash(t *testing.T) {
+	faulty := vfs.NewFaulty(vfs.OS)
+	e := newEnv(t, func(c *Config) { c.FS = faulty })
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{})
+	e.publish("t", ev("bad"))
+	d := e.poll("t", "s", "c", 1)[0]
+	dlqPart := filepath.Join(e.dir, topicsDir, DeadLetterTopicName("t", "s"), partitionsDir)
+	journal := filepath.Join(e.dir, topicsDir, "t", subscriptionsDir, "s")
+	var dlqWritten atomic.Bool
+	faulty.SetInjector(func(op vfs.Op, path string) vfs.Fault {
+		if op == vfs.OpWrite && strings.HasPrefix(path, dlqPart) {
+			dlqWritten.Store(true)
+		}
+		if op == vfs.OpWrite && strings.HasPrefix(path, journal) && dlqWritten.Load() {
+			return vfs.Fault{Err: errors.New("disk gone")}
+		}
+		return vfs.Fault{}
+	})
+	if err := e.b.Reject(context.Background(), "t", "s", d.Token, "poison"); err != nil {
+		t.Fatal(err)
+	}
+	if !dlqWritten.Load() {
+		t.Fatal("the dead letter was never written")
+	}
+	faulty.SetInjector(nil)
+	e.b.skipSnapshots = true
+	e.restart()
+	dls, err := e.b.DeadLetters(context.Background(), "t", "s", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != 1 || dls[0].Reason != "rejected: poison" {
+		t.Fatalf("dead letters after the crash: %+v, want exactly one", dls)
+	}
+	st, _ := e.b.Stats("t", "s")
+	if st.DeadLettered != 1 || st.AwaitingDeadLetter != 0 || st.Pending != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if got := e.poll("t", "s", "c", 1); len(got) != 0 {
+		t.Fatalf("the rejected event came back: %v", ids(got))
+	}
+}
+
+func TestDeleteTopicAndSubscription(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{})
+	e.publish("t", ev("a"))
+	if err := e.b.DeleteSubscription(ctx, "t", "s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, topicsDir, "t", subscriptionsDir, "s")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("subscription directory still there: %v", err)
+	}
+	if _, err := e.b.Fetch(doneCtx(), "t", "s", "c", 1); !errors.Is(err, ErrSubscriptionNotFound) {
+		t.Fatalf("Fetch on a deleted subscription = %v", err)
+	}
+	e.createSub("t", "s", SubscriptionConfig{Start: StartPosition{Kind: StartEarliest}})
+	if err := e.b.DeleteTopic(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, topicsDir, "t")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("topic directory still there: %v", err)
+	}
+	if _, err := e.b.Topic("t"); !errors.Is(err, ErrTopicNotFound) {
+		t.Fatalf("Topic after delete = %v", err)
+	}
+	if err := e.b.DeleteTopic(ctx, "t"); !errors.Is(err, ErrTopicNotFound) {
+		t.Fatalf("second delete = %v", err)
+	}
+	// The name is free again, and nothing of the old topic remains.
+	e.createTopic("t", TopicConfig{})
+	if subs, _ := e.b.Subscriptions("t"); len(subs) != 0 {
+		t.Fatalf("recreated topic has subscriptions %v", subs)
+	}
+	if _, next, _ := e.b.Offsets("t", 0); next != 0 {
+		t.Fatalf("recreated topic holds %d events", next)
+	}
+	// Leftovers of interrupted deletes and creates are cleaned on open.
+	root := filepath.Join(e.dir, topicsDir)
+	for _, dir := range []string{filepath.Join(root, deletedPrefix+"x", "partitions"), filepath.Join(root, "halfmade", "partitions")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.restart()
+	if got := listDir(t, root); !slices.Equal(got, []string{"t", DeadLetterTopicName("t", "s")}) && !slices.Equal(got, []string{DeadLetterTopicName("t", "s"), "t"}) {
+		t.Fatalf("topics directory after open: %v", got)
+	}
+	if infos := e.b.Topics(); len(infos) != 2 {
+		t.Fatalf("Topics() = %+v", infos)
+	}
+}
+
+func TestClosedBrokerRefusesCalls(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{})
+	if err := e.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := e.b
+	e.b = nil
+	if err := b.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close = %v", err)
+	}
+	if _, err := b.Publish(context.Background(), "t", nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Publish after Close = %v", err)
+	}
+	if _, err := b.Fetch(context.Background(), "t", "s", "c", 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Fetch after Close = %v", err)
+	}
+	if leaked := waitNoHeraldGoroutines(5 * time.Second); leaked != "" {
+		t.Fatalf("goroutines left after Close:\n%s", leaked)
+	}
+}
+
+// A failed journal write stops the journal (commitlog refuses writes after
+// a failed fsync); compaction starts a fresh one and the subscription works
+// again without a restart.
+func TestJournalFailureRecovers(t *testing.T) {
+	faulty := vfs.NewFaulty(vfs.OS)
+	e := newEnv(t, func(c *Config) { c.FS = faulty })
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{})
+	publishN(e, "t", 3)
+	ds := e.poll("t", "s", "c", 3)
+	journal := filepath.Join(e.dir, topicsDir, "t", subscriptionsDir, "s", journalPrefix)
+	var failed atomic.Bool
+	faulty.SetInjector(func(op vfs.Op, path string) vfs.Fault {
+		if op == vfs.OpSync && strings.HasPrefix(path, journal) && failed.CompareAndSwap(false, true) {
+			return vfs.Fault{Err: errors.New("fsync failed")}
+		}
+		return vfs.Fault{}
+	})
+	if err := e.b.Ack(context.Background(), "t", "s", ds[0].Token); err == nil {
+		t.Fatal("ack succeeded although its write failed")
+	}
+	s, err := e.b.sub("t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.compact(); err != nil {
+		t.Fatalf("compaction after the failure: %v", err)
+	}
+	e.ack("t", "s", ds[1])
+	e.restart()
+	e.clock.Advance(DefaultAckTimeout)
+	got := ids(e.poll("t", "s", "c", 3))
+	if slices.Contains(got, ds[1].Event.Event.ID) || !slices.Contains(got, ds[2].Event.Event.ID) {
+		t.Fatalf("after recovery and restart got %v: %s was acked, %s was not", got, ds[1].Event.Event.ID, ds[2].Event.Event.ID)
+	}
+}

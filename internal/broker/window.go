@@ -1,0 +1,508 @@
+package broker
+
+import (
+	"container/heap"
+	"errors"
+	"slices"
+
+	"github.com/heraldhq/herald/internal/commitlog"
+)
+
+// The window is a subscription's live view of its unsettled events, built
+// from the shared partition logs (no copy per subscription) and the durable
+// cursor. Everything here runs with the subscription's mu held.
+//
+// An entry is one unsettled event. It is, at any time, in one of these
+// states:
+//
+//	deferred  its delivery time (deliverat) has not come: it sits in the
+//	          timer heap only, holds no body and blocks nothing;
+//	waiting   in its ordering group behind an earlier event of the same
+//	          partition (ordering partition) or key (ordering key), or in
+//	          retry backoff (notBefore in the future, a timer pending);
+//	ready     in the ready queue: it may be leased now;
+//	leased    in flight to one consumer until its deadline (a timer);
+//	dead      out of deliveries or rejected, waiting to be written to the
+//	          dead-letter topic; it still blocks its group.
+//
+// Ordering groups: with ordering partition every entry of a partition is in
+// one group; with ordering key, every entry of a (partition, key); with none
+// (and for keyless events under key) there are no groups. Only the first
+// entry of a group may be delivered, and only while no entry of the group is
+// leased or dead. A deferred event joins its group when it becomes due, at
+// its offset: delivery time moves an event later, never blocks others.
+
+// lookahead bounds how many unsettled, non-deferred entries a partition
+// holds in memory; reading the log pauses until some settle. It is what lets
+// ordering key find other keys' events behind a blocked key.
+func (s *subscription) lookahead() int {
+	return min(max(4*s.cfg.MaxInFlight, 256), 16384)
+}
+
+type entry struct {
+	part       int
+	offset     int64
+	key        string
+	ev         *StoredEvent // nil when parked (deferred) or not yet reloaded
+	deliverAt  int64        // unix ns; > 0 while deferred
+	notBefore  int64        // unix ns; retry backoff
+	attempts   int
+	lastErr    string
+	deadReason string
+	lease      *leaseState
+	dlqOffset  int64 // >= 0: redriven, the body is in the dead-letter topic
+	dlIntent   int64
+	group      *group
+	timerPos   [timerKinds]int // 1 + index in the timer heap per kind; 0: none
+	settled    bool
+	dead       bool
+	dlBusy     bool // being written to the dead-letter topic
+	inReady    bool
+	counted    bool // counts toward the partition's lookahead
+}
+
+type groupID struct {
+	part int
+	key  string
+}
+
+type group struct {
+	id      groupID
+	queue   []*entry // offset order
+	blocked int      // members leased or dead
+}
+
+// subPart is one partition of the window.
+type subPart struct {
+	entries map[int64]*entry
+	readPos int64 // next offset to read from the log
+	counted int
+	// overlay is durable state for offsets at or above readPos that the
+	// window has not reached yet (after open or a config change).
+	overlay *partCursor
+}
+
+// Timer kinds: an entry has at most one pending timer of each kind, and
+// settling it removes them, so the heap never holds more than three items
+// per live entry.
+const (
+	timerLease   = iota // its lease deadline
+	timerDue            // its delivery time, or the end of its backoff
+	timerRetryDL        // the next try at writing its dead letter
+	timerKinds
+)
+
+type timerItem struct {
+	at   int64
+	e    *entry
+	kind int
+}
+
+type timerHeap []timerItem
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].e.timerPos[h[i].kind] = i + 1
+	h[j].e.timerPos[h[j].kind] = j + 1
+}
+func (h *timerHeap) Push(x any) {
+	it := x.(timerItem)
+	*h = append(*h, it)
+	it.e.timerPos[it.kind] = len(*h)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = timerItem{}
+	*h = old[:len(old)-1]
+	it.e.timerPos[it.kind] = 0
+	return it
+}
+
+// setTimer makes e's timer of this kind fire at at.
+func (s *subscription) setTimer(e *entry, kind int, at int64) {
+	if pos := e.timerPos[kind]; pos > 0 {
+		s.timers[pos-1].at = at
+		heap.Fix(&s.timers, pos-1)
+	} else {
+		heap.Push(&s.timers, timerItem{at: at, e: e, kind: kind})
+	}
+	if s.timers[0].e == e && s.timers[0].kind == kind {
+		s.kickTimekeeper()
+	}
+}
+
+func (s *subscription) clearTimer(e *entry, kind int) {
+	if pos := e.timerPos[kind]; pos > 0 {
+		heap.Remove(&s.timers, pos-1)
+	}
+}
+
+// nextTimer is when the timekeeper must look again (0: nothing pending).
+func (s *subscription) nextTimer() int64 {
+	if len(s.timers) == 0 {
+		return 0
+	}
+	return s.timers[0].at
+}
+
+func (s *subscription) groupFor(e *entry) *group {
+	var id groupID
+	switch s.cfg.Ordering {
+	case OrderPartition:
+		id = groupID{part: e.part}
+	case OrderKey:
+		if e.key == "" {
+			return nil
+		}
+		id = groupID{part: e.part, key: e.key}
+	default:
+		return nil
+	}
+	g := s.groups[id]
+	if g == nil {
+		g = &group{id: id}
+		s.groups[id] = g
+	}
+	return g
+}
+
+func (s *subscription) eligible(e *entry, now int64) bool {
+	if e.settled || e.lease != nil || e.dead || e.deliverAt > 0 || e.notBefore > now {
+		return false
+	}
+	if g := e.group; g != nil {
+		return g.blocked == 0 && g.queue[0] == e
+	}
+	return true
+}
+
+// consider queues e for delivery if it may go now, or sets a timer for the
+// end of its backoff.
+func (s *subscription) consider(e *entry, now int64) {
+	if s.eligible(e, now) {
+		if !e.inReady {
+			e.inReady = true
+			s.ready = append(s.ready, e)
+			s.signal()
+		}
+		return
+	}
+	if !e.settled && e.lease == nil && !e.dead && e.deliverAt == 0 && e.notBefore > now {
+		s.setTimer(e, timerDue, e.notBefore)
+	}
+}
+
+func (s *subscription) considerGroup(g *group, now int64) {
+	if g != nil && len(g.queue) > 0 {
+		s.consider(g.queue[0], now)
+	}
+}
+
+// admit puts an entry that is due into its group and queues it if it may go.
+func (s *subscription) admit(e *entry, now int64) {
+	if g := s.groupFor(e); g != nil {
+		e.group = g
+		i, _ := slices.BinarySearchFunc(g.queue, e.offset, func(x *entry, off int64) int {
+			switch {
+			case x.offset < off:
+				return -1
+			case x.offset > off:
+				return 1
+			}
+			return 0
+		})
+		g.queue = slices.Insert(g.queue, i, e)
+		if e.lease != nil {
+			g.blocked++
+		}
+	}
+	if s.exhausted(e) && e.lease == nil && !e.dead {
+		s.markDead(e, s.maxDeliveriesReason())
+	} else if e.deadReason != "" && !e.dead {
+		s.markDead(e, e.deadReason)
+	}
+	s.consider(e, now)
+	s.considerGroup(e.group, now)
+}
+
+func (s *subscription) exhausted(e *entry) bool {
+	m := s.cfg.Retry.MaxDeliveries
+	return m != Unlimited && e.attempts >= m
+}
+
+// addEntry makes a new unsettled entry live in partition sp.
+func (s *subscription) addEntry(sp *subPart, e *entry, now int64) {
+	sp.entries[e.offset] = e
+	if e.lease != nil {
+		s.inFlight++
+		s.consumers[e.lease.consumer]++
+		s.setTimer(e, timerLease, e.lease.deadline)
+	}
+	if e.deliverAt > now && e.attempts == 0 && e.lease == nil && e.deadReason == "" {
+		e.ev = nil
+		s.setTimer(e, timerDue, e.deliverAt)
+		return
+	}
+	e.deliverAt = 0
+	e.counted = true
+	sp.counted++
+	s.admit(e, now)
+}
+
+// lease hands e to consumer until now+AckTimeout.
+func (s *subscription) lease(e *entry, consumer string, now int64) {
+	s.leaseSeq++
+	if s.leaseSeq == 0 {
+		s.leaseSeq++
+	}
+	e.attempts++
+	e.notBefore = 0
+	e.lease = &leaseState{id: s.leaseSeq, deadline: now + int64(s.cfg.AckTimeout), consumer: consumer}
+	if e.group != nil {
+		e.group.blocked++
+	}
+	s.inFlight++
+	s.consumers[consumer]++
+	s.setTimer(e, timerLease, e.lease.deadline)
+}
+
+func (s *subscription) unlease(e *entry) {
+	if e.lease == nil {
+		return
+	}
+	c := e.lease.consumer
+	e.lease = nil
+	s.clearTimer(e, timerLease)
+	if e.group != nil {
+		e.group.blocked--
+	}
+	s.inFlight--
+	if s.consumers[c]--; s.consumers[c] <= 0 {
+		delete(s.consumers, c)
+	}
+	s.signal()
+}
+
+func (s *subscription) markDead(e *entry, reason string) {
+	if e.dead {
+		return
+	}
+	e.dead = true
+	e.deadReason = reason
+	if e.group != nil {
+		e.group.blocked++
+	}
+	s.deadQ = append(s.deadQ, e)
+}
+
+// settle removes e for good: acked, dead-lettered, or dropped.
+func (s *subscription) settle(e *entry, now int64) {
+	if e.settled {
+		return
+	}
+	s.unlease(e)
+	e.settled = true
+	for kind := range timerKinds {
+		s.clearTimer(e, kind)
+	}
+	g := e.group
+	if g != nil {
+		if e.dead {
+			g.blocked--
+		}
+		switch i := slices.Index(g.queue, e); {
+		case i == 0:
+			g.queue[0] = nil
+			g.queue = g.queue[1:] // the usual case: no copying
+		case i > 0:
+			g.queue = slices.Delete(g.queue, i, i+1)
+		}
+		if len(g.queue) == 0 {
+			delete(s.groups, g.id)
+		}
+	}
+	sp := s.parts[e.part]
+	if sp.entries[e.offset] == e {
+		delete(sp.entries, e.offset)
+	}
+	if e.counted {
+		sp.counted--
+	}
+	e.ev = nil
+	s.considerGroup(g, now)
+	s.signal()
+}
+
+// expire ends a lease that reached its deadline: the event is delivered
+// again at once, or dead-lettered when out of deliveries.
+func (s *subscription) expire(e *entry, now int64) {
+	s.unlease(e)
+	e.lastErr = "ack timeout: the lease expired"
+	if s.exhausted(e) {
+		s.markDead(e, s.maxDeliveriesReason())
+		return
+	}
+	s.consider(e, now)
+	s.considerGroup(e.group, now)
+}
+
+// sweep runs every timer that is due.
+func (s *subscription) sweep(now int64) {
+	for len(s.timers) > 0 && s.timers[0].at <= now {
+		it := heap.Pop(&s.timers).(timerItem)
+		e := it.e
+		if e.settled {
+			continue
+		}
+		switch it.kind {
+		case timerLease:
+			if e.lease != nil && e.lease.deadline <= now {
+				s.expire(e, now)
+			}
+		case timerDue:
+			if e.deliverAt > 0 && e.deliverAt <= now {
+				e.deliverAt = 0
+				e.counted = true
+				s.parts[e.part].counted++
+				s.admit(e, now)
+			} else {
+				s.consider(e, now)
+			}
+		case timerRetryDL:
+			if e.dead && !e.dlBusy && !slices.Contains(s.deadQ, e) {
+				s.deadQ = append(s.deadQ, e)
+				s.kickTimekeeper()
+			}
+		}
+	}
+}
+
+// fill reads the partitions past each one's read position into the window,
+// up to the lookahead.
+func (s *subscription) fill(now int64) error {
+	t := s.t
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.deleted {
+		return nil
+	}
+	for len(s.parts) < len(t.parts) {
+		s.parts = append(s.parts, &subPart{entries: map[int64]*entry{}})
+	}
+	limit := s.lookahead()
+	for p, sp := range s.parts {
+		l := t.parts[p]
+		for sp.counted < limit && sp.readPos < l.Next() {
+			var err error
+			s.recBuf, err = l.ReadInto(s.recBuf[:0], sp.readPos, 256<<10)
+			var oor *commitlog.OutOfRangeError
+			if errors.As(err, &oor) && oor.Earliest > sp.readPos {
+				s.log.Warn("events deleted by retention before this subscription read them",
+					"partition", p, "from", sp.readPos, "to", oor.Earliest)
+				sp.readPos = oor.Earliest
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if len(s.recBuf) == 0 {
+				break
+			}
+			for i := range s.recBuf {
+				s.scanRecord(p, sp, &s.recBuf[i], now)
+			}
+			sp.readPos = s.recBuf[len(s.recBuf)-1].Offset + 1
+		}
+		clear(s.recBuf)
+	}
+	return nil
+}
+
+// scanRecord turns one record read from the log into an entry, unless it
+// is settled or filtered out.
+func (s *subscription) scanRecord(p int, sp *subPart, r *commitlog.Record, now int64) {
+	off := r.Offset
+	var st *offState
+	if ov := sp.overlay; ov != nil {
+		if ov.settledAbove[off] {
+			delete(ov.settledAbove, off)
+			s.dropOverlayIfDone(sp)
+			return
+		}
+		if st = ov.states[off]; st != nil {
+			delete(ov.states, off)
+		}
+		s.dropOverlayIfDone(sp)
+	}
+	if sp.entries[off] != nil {
+		return // redriven and already live
+	}
+	ev, err := decodeStored(s.t.name, p, r)
+	if err != nil {
+		s.log.Error("skipping an event that does not decode", "partition", p, "offset", off, "err", err)
+		return
+	}
+	if (st == nil || st.lease == nil) && !s.cfg.Filter.Match(ev.Event.Type, ev.Event.Subject) {
+		return
+	}
+	s.addEntry(sp, s.newEntry(&ev, st, now), now)
+}
+
+func (s *subscription) dropOverlayIfDone(sp *subPart) {
+	if ov := sp.overlay; ov != nil && len(ov.states) == 0 && len(ov.settledAbove) == 0 {
+		sp.overlay = nil
+	}
+}
+
+func (s *subscription) newEntry(ev *StoredEvent, st *offState, now int64) *entry {
+	e := &entry{part: ev.Partition, offset: ev.Offset, ev: ev, dlqOffset: -1, dlIntent: -1,
+		key: ev.Event.Extensions[extPartitionKey]}
+	if at, ok, err := ev.Event.DeliverAt(); err == nil && ok && at.UnixNano() > now {
+		e.deliverAt = at.UnixNano()
+	}
+	if st != nil {
+		e.attempts, e.notBefore, e.lastErr, e.deadReason = st.attempts, st.notBefore, st.lastErr, st.deadReason
+		e.dlqOffset, e.dlIntent = st.dlqOffset, st.dlIntent
+		if st.lease != nil {
+			l := *st.lease
+			e.lease = &l
+		}
+	}
+	return e
+}
+
+// pick leases up to n ready entries to consumer.
+func (s *subscription) pick(consumer string, n int, now int64) []*entry {
+	var out []*entry
+	for len(out) < n && s.readyHead < len(s.ready) {
+		e := s.ready[s.readyHead]
+		s.ready[s.readyHead] = nil
+		s.readyHead++
+		e.inReady = false
+		if !s.eligible(e, now) {
+			continue
+		}
+		if e.ev == nil {
+			if err := s.loadBody(e); err != nil {
+				s.log.Warn("dropping an event whose body cannot be read (deleted by retention?)",
+					"partition", e.part, "offset", e.offset, "err", err)
+				s.settle(e, now)
+				continue
+			}
+		}
+		s.lease(e, consumer, now)
+		out = append(out, e)
+	}
+	if s.readyHead > 64 && s.readyHead*2 > len(s.ready) {
+		n := copy(s.ready, s.ready[s.readyHead:])
+		clear(s.ready[n:])
+		s.ready = s.ready[:n]
+		s.readyHead = 0
+	}
+	return out
+}
+
+func (s *subscription) readyLen() int { return len(s.ready) - s.readyHead }
