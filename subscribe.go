@@ -108,8 +108,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 			handlers.Add(1)
 			go func() {
 				defer handlers.Done()
-				defer func() { slots <- struct{}{} }()
-				c.handle(ctx, topic, subscription, d, h)
+				c.handle(ctx, topic, subscription, d, h, func() { slots <- struct{}{} })
 			}()
 		}
 	}
@@ -117,8 +116,11 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 
 // handle runs the handler for one delivery and settles it. The handler's
 // context survives the Subscribe context (a stop lets it finish) but ends
-// at the lease deadline.
-func (c *Client) handle(ctx context.Context, topic, sub string, d broker.Delivery, h Handler) {
+// at the lease deadline. release frees the handler slot as soon as the
+// handler returns: the settle (a durable write) then runs alongside the
+// next handlers, so concurrent settles share fsyncs and frames instead of
+// holding a slot each. The broker's in-flight limit still bounds them.
+func (c *Client) handle(ctx context.Context, topic, sub string, d broker.Delivery, h Handler, release func()) {
 	m := &Message{
 		Event: d.Event.Event, Topic: topic, Subscription: sub, Partition: d.Event.Partition,
 		Offset: d.Event.Offset, PublishTime: d.Event.PublishTime, Attempt: d.Attempt,
@@ -127,6 +129,7 @@ func (c *Client) handle(ctx context.Context, topic, sub string, d broker.Deliver
 	hctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), d.Deadline)
 	err := runHandler(hctx, h, m)
 	cancel()
+	release()
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer scancel()
 	var (

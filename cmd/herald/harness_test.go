@@ -63,8 +63,15 @@ var readyLine = regexp.MustCompile(`herald is ready.* listen=(\S+)`)
 // and waits until it is ready (it says so on stderr with its address).
 func startServer(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
+	return startServerAt(t, dir, "127.0.0.1:0", args...)
+}
+
+// startServerAt is startServer on a given address, for a restart that
+// clients must find where they left it.
+func startServerAt(t *testing.T, dir, listen string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, dir: dir, done: make(chan struct{})}
-	p.cmd = exec.Command(heraldBin, append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0"}, args...)...)
+	p.cmd = exec.Command(heraldBin, append([]string{"serve", "--data", dir, "--listen", listen}, args...)...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

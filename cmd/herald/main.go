@@ -10,8 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/cli"
+	"github.com/heraldhq/herald/internal/loadgen"
 	"github.com/heraldhq/herald/internal/server"
 )
 
@@ -24,6 +27,9 @@ func run(args []string) int {
 	defer stop()
 	if len(args) > 0 && args[0] == "serve" {
 		return serve(ctx, args[1:])
+	}
+	if len(args) > 0 && args[0] == "bench" {
+		return loadgen.Main(ctx, args[1:], benchClient, os.Stdout, os.Stderr)
 	}
 	return cli.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 }
@@ -50,4 +56,14 @@ func serve(ctx context.Context, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// benchClient is how `herald bench` reaches Herald: the server at --url
+// over the streaming protocol, or in process with --data.
+func benchClient(ctx context.Context, cfg loadgen.Config) (*herald.Client, error) {
+	opts := []herald.Option{herald.WithBatching(cfg.Batch, 8<<20, time.Millisecond)}
+	if cfg.DataDir != "" {
+		return herald.Open(cfg.DataDir, opts...)
+	}
+	return herald.Dial(ctx, cfg.URL, opts...)
 }
