@@ -19,14 +19,14 @@ type transport struct {
 	name string
 	// open returns a client on dir; restart closes the previous one's
 	// server or data directory and opens it again.
-	open func(t *testing.T, dir string) *Client
+	open func(t testing.TB, dir string) *Client
 }
 
 func transports() []transport {
 	return append([]transport{{name: "embedded", open: openEmbedded}}, remoteTransports()...)
 }
 
-func openEmbedded(t *testing.T, dir string) *Client {
+func openEmbedded(t testing.TB, dir string) *Client {
 	t.Helper()
 	c, err := Open(dir)
 	if err != nil {

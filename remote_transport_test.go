@@ -21,7 +21,7 @@ var (
 	servers   = map[string]func(){} // data dir -> stop its server
 )
 
-func openRemote(t *testing.T, dir string) *Client {
+func openRemote(t testing.TB, dir string) *Client {
 	t.Helper()
 	serversMu.Lock()
 	if stop, ok := servers[dir]; ok {

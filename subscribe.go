@@ -75,15 +75,13 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 		case <-ctx.Done():
 			return nil
 		}
-		n := 1
-	take:
-		for n < o.concurrency {
-			select {
-			case <-slots:
-				n++
-			default:
-				break take
-			}
+		n := 1 + takeFree(slots, o.concurrency-1)
+		// Every fetch is a durable write at the broker: fetching the one
+		// slot that just freed would cost an fsync per event. Wait a moment
+		// for half the slots, so fetches stay large; slow handlers lose at
+		// most that moment of parallelism.
+		if want := (o.concurrency + 1) / 2; n < want {
+			n += gatherSlots(ctx, slots, want-n, batchWait)
 		}
 		deliveries, err := c.backend.Fetch(ctx, topic, subscription, o.consumer, n)
 		for i := len(deliveries); i < n; i++ {
@@ -153,6 +151,42 @@ func (c *Client) handle(ctx context.Context, topic, sub string, d broker.Deliver
 		c.opts.logger.Warn("settling failed; the event will be redelivered", "topic", topic,
 			"subscription", sub, "partition", d.Event.Partition, "offset", d.Event.Offset, "err", serr)
 	}
+}
+
+// batchWait bounds how long Subscribe waits for more free handler slots
+// before it fetches.
+const batchWait = 2 * time.Millisecond
+
+// takeFree takes up to max slots that are free now.
+func takeFree(slots chan struct{}, max int) int {
+	n := 0
+	for n < max {
+		select {
+		case <-slots:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// gatherSlots waits up to d for up to max more slots.
+func gatherSlots(ctx context.Context, slots chan struct{}, max int, d time.Duration) int {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	n := 0
+	for n < max {
+		select {
+		case <-slots:
+			n++
+		case <-t.C:
+			return n
+		case <-ctx.Done():
+			return n
+		}
+	}
+	return n
 }
 
 // runHandler turns a handler panic into an error, so one bad event is
