@@ -21,4 +21,3 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	}
 	return newClient(conn, o), nil
 }
-
