@@ -128,6 +128,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /openapi.json", s.openAPI)
+	mux.HandleFunc("GET /v1/stream", s.stream)
 	s.routes(mux)
 	return s.recoverPanics(problemForUnrouted(mux, s))
 }

@@ -1,0 +1,127 @@
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/wire"
+)
+
+// The admin and metadata methods travel as CALL frames with JSON (low
+// rate; the broker types' own JSON), Read as READ/EVENTS in binary.
+
+// invoke calls method with args and decodes its result into out (nil to
+// ignore it).
+func (c *Conn) invoke(ctx context.Context, method string, args, out any) error {
+	data, err := json.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("%s: encoding the arguments: %w", method, err)
+	}
+	frame, start := wire.BeginFrame(make([]byte, 0, wire.HeaderSize+len(method)+1+len(data)), wire.TypeCall, 0)
+	frame = wire.AppendCall(frame, &wire.Call{Method: method, Args: data})
+	if err := wire.EndFrame(frame, start); err != nil {
+		return &broker.FieldError{Field: "config", Reason: err.Error(), Err: err}
+	}
+	payloads, err := c.roundTrip(ctx, method, frame, wire.TypeResult)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(payloads[0], out); err != nil {
+		return malformedReply(method, err)
+	}
+	return nil
+}
+
+// CreateTopic creates a topic, as broker.CreateTopic.
+func (c *Conn) CreateTopic(ctx context.Context, name string, cfg broker.TopicConfig) (broker.TopicInfo, error) {
+	var info broker.TopicInfo
+	err := c.invoke(ctx, wire.MethodCreateTopic, wire.TopicArgs{Name: name, Config: cfg}, &info)
+	return info, err
+}
+
+// Topic describes one topic, as broker.Topic; Options.CallTimeout bounds
+// it.
+func (c *Conn) Topic(name string) (broker.TopicInfo, error) {
+	ctx, cancel := c.noCtx()
+	defer cancel()
+	var info broker.TopicInfo
+	err := c.invoke(ctx, wire.MethodTopic, wire.TopicArgs{Name: name}, &info)
+	return info, err
+}
+
+// CreateSubscription creates a durable subscription, as
+// broker.CreateSubscription.
+func (c *Conn) CreateSubscription(ctx context.Context, topic, name string, cfg broker.SubscriptionConfig) (broker.SubscriptionInfo, error) {
+	var info broker.SubscriptionInfo
+	err := c.invoke(ctx, wire.MethodCreateSubscription, wire.SubscriptionArgs{Topic: topic, Name: name, Config: cfg}, &info)
+	return info, err
+}
+
+// UpdateSubscription replaces a subscription's configuration, as
+// broker.UpdateSubscription.
+func (c *Conn) UpdateSubscription(ctx context.Context, topic, name string, cfg broker.SubscriptionConfig) (broker.SubscriptionInfo, error) {
+	var info broker.SubscriptionInfo
+	err := c.invoke(ctx, wire.MethodUpdateSubscription, wire.SubscriptionArgs{Topic: topic, Name: name, Config: cfg}, &info)
+	return info, err
+}
+
+// Subscription describes one subscription, as broker.Subscription;
+// Options.CallTimeout bounds it.
+func (c *Conn) Subscription(topic, name string) (broker.SubscriptionInfo, error) {
+	ctx, cancel := c.noCtx()
+	defer cancel()
+	var info broker.SubscriptionInfo
+	err := c.invoke(ctx, wire.MethodSubscription, wire.SubscriptionArgs{Topic: topic, Name: name}, &info)
+	return info, err
+}
+
+// Seek moves a subscription, as broker.Seek.
+func (c *Conn) Seek(ctx context.Context, topic, sub string, pos broker.StartPosition) error {
+	return c.invoke(ctx, wire.MethodSeek, wire.SeekArgs{Topic: topic, Sub: sub, Position: pos}, nil)
+}
+
+// OffsetForTime returns the first offset published at or after t, as
+// broker.OffsetForTime; Options.CallTimeout bounds it.
+func (c *Conn) OffsetForTime(topic string, partition int, t time.Time) (int64, error) {
+	ctx, cancel := c.noCtx()
+	defer cancel()
+	var res wire.OffsetsResult
+	err := c.invoke(ctx, wire.MethodOffsetForTime, wire.OffsetArgs{Topic: topic, Partition: partition, Time: t}, &res)
+	return res.Offset, err
+}
+
+// Offsets returns a partition's earliest and next offsets, as
+// broker.Offsets; Options.CallTimeout bounds it.
+func (c *Conn) Offsets(topic string, partition int) (earliest, next int64, err error) {
+	ctx, cancel := c.noCtx()
+	defer cancel()
+	var res wire.OffsetsResult
+	err = c.invoke(ctx, wire.MethodOffsets, wire.OffsetArgs{Topic: topic, Partition: partition}, &res)
+	return res.Earliest, res.Next, err
+}
+
+// Read returns up to max events of one partition from offset from, as
+// broker.Read. On an error it returns no events (the embedded broker may
+// return those it read before the error).
+func (c *Conn) Read(ctx context.Context, topic string, partition int, from int64, max int) ([]broker.StoredEvent, error) {
+	frame, start := wire.BeginFrame(nil, wire.TypeRead, 0)
+	frame = wire.AppendRead(frame, &wire.Read{Topic: topic, Partition: wire.ClampInt32(partition), From: from, Max: wire.ClampInt32(max)})
+	wire.EndFrame(frame, start)
+	payloads, err := c.roundTrip(ctx, opRead, frame, wire.TypeEvents)
+	if err != nil {
+		return nil, err
+	}
+	out := []broker.StoredEvent{}
+	for _, p := range payloads {
+		if out, err = wire.DecodeEvents(p, out); err != nil {
+			return nil, malformedReply(opRead, err)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,92 @@
+package remote
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/wire"
+)
+
+// fetchWaitCap bounds one FETCH's wait on the server; a Fetch whose
+// context allows longer sends another when it ends. A lost CANCEL (or a
+// client that vanished without closing) therefore holds a server slot
+// for at most this long.
+const fetchWaitCap = 30 * time.Second
+
+// Fetch leases up to max events of a subscription to consumer, as
+// broker.Fetch does: it returns as soon as at least one is ready, or,
+// when ctx ends first, ctx's error and no deliveries; a ctx already done
+// makes it a poll. max is the consumer's credit: ask for as many as there
+// is room for. When the connection fails while Fetch waits, it returns a
+// *ConnError (ErrConnectionLost); call it again to resume, since the
+// subscription's position is kept on the server.
+func (c *Conn) Fetch(ctx context.Context, topic, sub, consumer string, max int) ([]broker.Delivery, error) {
+	for {
+		rctx, wait := ctx, fetchWaitCap
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl))
+		}
+		poll := ctx.Err() != nil || wait <= 0
+		if poll {
+			wait = -1
+			var cancel context.CancelFunc
+			rctx, cancel = c.noCtx()
+			defer cancel()
+		}
+		f := wire.Fetch{Topic: topic, Sub: sub, Consumer: consumer, Max: wire.ClampInt32(max), Wait: wait}
+		frame, start := wire.BeginFrame(nil, wire.TypeFetch, 0)
+		frame = wire.AppendFetch(frame, &f)
+		wire.EndFrame(frame, start)
+		payloads, err := c.roundTrip(rctx, opFetch, frame, wire.TypeDeliveries)
+		if err != nil {
+			return nil, err
+		}
+		var ds []broker.Delivery
+		for _, p := range payloads {
+			if ds, err = wire.DecodeDeliveries(p, ds); err != nil {
+				return nil, malformedReply(opFetch, err)
+			}
+		}
+		if len(ds) > 0 {
+			return ds, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if poll {
+			return nil, context.DeadlineExceeded // the deadline passed as we sent it
+		}
+	}
+}
+
+// maxSettleText bounds the text a settle carries; the broker keeps 4096
+// bytes of it anyway.
+const maxSettleText = 8 << 10
+
+func clip(s string) string {
+	if len(s) > maxSettleText {
+		return s[:maxSettleText]
+	}
+	return s
+}
+
+// Ack settles a delivery, as broker.Ack. Concurrent Acks share one frame.
+func (c *Conn) Ack(ctx context.Context, topic, sub, token string) error {
+	return c.settle(ctx, opAck, 0, wire.SettleItem{Topic: topic, Sub: sub, Token: clip(token)})
+}
+
+// Nack returns a delivery for a later attempt, as broker.Nack.
+func (c *Conn) Nack(ctx context.Context, topic, sub, token string, delay time.Duration, lastErr string) error {
+	return c.settle(ctx, opNack, 1, wire.SettleItem{Topic: topic, Sub: sub, Token: clip(token), Delay: delay, Text: clip(lastErr)})
+}
+
+// Extend renews a delivery's lease, as broker.Extend.
+func (c *Conn) Extend(ctx context.Context, topic, sub, token string) error {
+	return c.settle(ctx, opExtend, 2, wire.SettleItem{Topic: topic, Sub: sub, Token: clip(token)})
+}
+
+// Reject sends a delivery to the dead-letter topic, as broker.Reject.
+func (c *Conn) Reject(ctx context.Context, topic, sub, token, reason string) error {
+	return c.settle(ctx, opReject, 3, wire.SettleItem{Topic: topic, Sub: sub, Token: clip(token), Text: clip(reason)})
+}

@@ -1,0 +1,165 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/cloudevent"
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+func TestSettleEveryWayAndDeadLetter(t *testing.T) {
+	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
+	c := dial(t, ts.url)
+	ctx := testCtx(t)
+	mustTopic(t, c, "jobs", broker.TopicConfig{})
+	mustSub(t, c, "jobs", "w", broker.SubscriptionConfig{Start: broker.StartPosition{Kind: broker.StartEarliest},
+		Retry: broker.RetryPolicy{Delays: []time.Duration{time.Millisecond}, MaxDeliveries: 2}})
+	events := newEvents(4, 32)
+	if _, err := c.Publish(ctx, "jobs", events); err != nil {
+		t.Fatal(err)
+	}
+	ds := fetchN(t, c, "jobs", "w", 4)
+	byID := map[string]broker.Delivery{}
+	for _, d := range ds {
+		byID[d.Event.Event.ID] = d
+	}
+	acked, extended, nacked, rejected := byID[events[0].ID], byID[events[1].ID], byID[events[2].ID], byID[events[3].ID]
+
+	if err := c.Ack(ctx, "jobs", "w", acked.Token); err != nil {
+		t.Fatalf("ack: %v", err)
+	}
+	if err := c.Ack(ctx, "jobs", "w", acked.Token); !errors.Is(err, broker.ErrLeaseExpired) {
+		t.Fatalf("second ack of one lease: %v, want ErrLeaseExpired", err)
+	}
+	if err := c.Extend(ctx, "jobs", "w", extended.Token); err != nil {
+		t.Fatalf("extend: %v", err)
+	}
+	if err := c.Ack(ctx, "jobs", "w", extended.Token); err != nil {
+		t.Fatalf("ack after extend: %v", err)
+	}
+	if err := c.Reject(ctx, "jobs", "w", rejected.Token, "poison"); err != nil {
+		t.Fatalf("reject: %v", err)
+	}
+	// Nack twice: the second failure exhausts MaxDeliveries 2.
+	if err := c.Nack(ctx, "jobs", "w", nacked.Token, 0, "db down"); err != nil {
+		t.Fatalf("nack: %v", err)
+	}
+	again := fetchN(t, c, "jobs", "w", 1)[0]
+	if again.Event.Event.ID != events[2].ID || again.Attempt != 2 {
+		t.Fatalf("redelivered %s attempt %d, want %s attempt 2", again.Event.Event.ID, again.Attempt, events[2].ID)
+	}
+	if err := c.Nack(ctx, "jobs", "w", again.Token, 0, "db still down"); err != nil {
+		t.Fatalf("last nack: %v", err)
+	}
+
+	dlq := broker.DeadLetterTopicName("jobs", "w")
+	dead, err := c.Read(ctx, dlq, 0, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 2 {
+		t.Fatalf("%d dead letters, want 2 (the rejected and the exhausted event)", len(dead))
+	}
+	reasons := map[string]string{}
+	for _, d := range dead {
+		reasons[d.Event.ID] = d.Event.Extension("heralddlqreason")
+	}
+	if reasons[events[3].ID] == "" || reasons[events[2].ID] == "" {
+		t.Fatalf("dead letters carry no reason: %+v", reasons)
+	}
+	if dead[0].Event.Extension("heralddlqerror") == "" && dead[1].Event.Extension("heralddlqerror") == "" {
+		t.Fatal("the exhausted event's last error was not kept")
+	}
+	// Nothing is left to deliver.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if ds, err := c.Fetch(short, "jobs", "w", "c1", 10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("fetch after everything settled: %d deliveries, %v", len(ds), err)
+	}
+}
+
+func TestFetchWakesWhenAnEventIsPublished(t *testing.T) {
+	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
+	c := dial(t, ts.url)
+	mustTopic(t, c, "t", broker.TopicConfig{})
+	mustSub(t, c, "t", "s", broker.SubscriptionConfig{})
+	got := make(chan []broker.Delivery, 1)
+	errc := make(chan error, 1)
+	go func() {
+		ds, err := c.Fetch(testCtx(t), "t", "s", "c1", 10)
+		got <- ds
+		errc <- err
+	}()
+	// The fetch may reach the server before or after the publish; either
+	// way it must return the event (a subscription at latest was created
+	// before the publish).
+	ev := newEvent(8)
+	if _, err := c.Publish(testCtx(t), "t", []cloudevent.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ds := <-got:
+		if err := <-errc; err != nil || len(ds) != 1 || ds[0].Event.Event.ID != ev.ID {
+			t.Fatalf("fetch = %d deliveries, %v", len(ds), err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the long poll did not wake on publish")
+	}
+}
+
+func TestFetchBackpressure(t *testing.T) {
+	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
+	c := dial(t, ts.url)
+	ctx := testCtx(t)
+	mustTopic(t, c, "t", broker.TopicConfig{})
+	mustSub(t, c, "t", "s", broker.SubscriptionConfig{Start: broker.StartPosition{Kind: broker.StartEarliest}, MaxInFlightPerConsumer: 1})
+	if _, err := c.Publish(ctx, "t", newEvents(2, 8)); err != nil {
+		t.Fatal(err)
+	}
+	fetchN(t, c, "t", "s", 1)
+	if _, err := c.Fetch(ctx, "t", "s", "c1", 1); !errors.Is(err, broker.ErrBackpressure) || IsRetryable(err) {
+		t.Fatalf("fetch over the consumer's limit: %v, want ErrBackpressure", err)
+	}
+}
+
+func TestConcurrentAcksAreBatched(t *testing.T) {
+	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
+	c := dial(t, ts.url)
+	ctx := testCtx(t)
+	mustTopic(t, c, "t", broker.TopicConfig{Partitions: 4})
+	mustSub(t, c, "t", "s", broker.SubscriptionConfig{Start: broker.StartPosition{Kind: broker.StartEarliest}})
+	const n = 300
+	if _, err := c.Publish(ctx, "t", newEvents(n, 16)); err != nil {
+		t.Fatal(err)
+	}
+	ds := fetchN(t, c, "t", "s", n)
+	before := c.ids.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, d := range ds {
+		wg.Go(func() { errs <- c.Ack(ctx, "t", "s", d.Token) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every frame takes a request id: fewer ids than acks means acks
+	// shared frames.
+	if frames := c.ids.Load() - before; frames >= n {
+		t.Errorf("%d acks took %d frames, want them batched", n, frames)
+	} else {
+		t.Logf("%d concurrent acks in %d frames", n, frames)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if ds, err := c.Fetch(short, "t", "s", "c1", 10); len(ds) != 0 {
+		t.Fatalf("%d deliveries after acking everything (%v)", len(ds), err)
+	}
+}

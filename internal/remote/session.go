@@ -1,0 +1,373 @@
+package remote
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/heraldhq/herald/internal/wire"
+)
+
+// session is one connection to the server: the socket, its reader and
+// writer goroutines, and the requests waiting for replies. A Conn has one
+// session at a time and makes a new one after it dies.
+//
+// Goroutines: start launches the reader and the writer; both end when the
+// session dies (fail), which closes the socket, so neither outlives it.
+// The reader owns the socket's read side and every reply routing; the
+// writer owns the write side and the settle queues' draining. Callers
+// only register calls and queue frames.
+type session struct {
+	conn net.Conn
+	rd   *bufio.Reader
+	ids  *atomic.Uint64 // the Conn's request ids, unique across sessions
+
+	out  chan *call    // frames to write, in order
+	kick chan struct{} // settle items are queued (capacity 1)
+	dead chan struct{} // closed by fail
+
+	mu      sync.Mutex
+	err     error            // why the session died; set once, before dead is closed
+	pending map[uint64]*call // requests written or queued, by id
+	settleQ [4][]*settleItem // ACK, NACK, EXTEND, REJECT items waiting for the writer
+}
+
+// call is one request and its reply.
+type call struct {
+	op    string
+	id    uint64
+	frame []byte
+	// sent is set by the writer just before the frame goes to the socket:
+	// from then on the server may apply it.
+	sent atomic.Bool
+	// reply receives the answer or the session's failure; capacity 1.
+	reply chan result
+	// chunks collects a Continued reply; owned by the reader.
+	chunks [][]byte
+	// items is set for a settle batch: the reader answers each item.
+	items []*settleItem
+}
+
+// result is a reply: its type and payload frames, or why there is none.
+type result struct {
+	typ      wire.Type
+	payloads [][]byte
+	err      error
+}
+
+// settleItem is one Ack, Nack, Extend or Reject waiting to be batched.
+type settleItem struct {
+	op   string
+	item wire.SettleItem
+	sent atomic.Bool
+	done chan error // capacity 1
+}
+
+// settleKinds are the request types of the settle queues, by index.
+var settleKinds = [4]wire.Type{wire.TypeAck, wire.TypeNack, wire.TypeExtend, wire.TypeReject}
+
+// maxSettleBatch bounds the items of one settle frame.
+const maxSettleBatch = 1024
+
+func newSession(conn net.Conn, rd *bufio.Reader, ids *atomic.Uint64) *session {
+	return &session{conn: conn, rd: rd, ids: ids, out: make(chan *call, 256), kick: make(chan struct{}, 1),
+		dead: make(chan struct{}), pending: map[uint64]*call{}}
+}
+
+// start runs the reader and the writer; wg counts them.
+func (s *session) start(wg *sync.WaitGroup) {
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.readLoop()
+	}()
+	go func() {
+		defer wg.Done()
+		s.writeLoop()
+	}()
+}
+
+// cause says why the session died.
+func (s *session) cause() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *session) isDead() bool {
+	select {
+	case <-s.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// register adds c to the pending calls; it fails once the session died.
+func (s *session) register(c *call) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	s.pending[c.id] = c
+	return nil
+}
+
+// forget drops a call whose caller stopped waiting; a late reply is
+// discarded.
+func (s *session) forget(id uint64) {
+	s.mu.Lock()
+	delete(s.pending, id)
+	s.mu.Unlock()
+}
+
+// queueSettle adds a settle item for the writer's next batch of its kind.
+func (s *session) queueSettle(kind int, it *settleItem) error {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return s.err
+	}
+	s.settleQ[kind] = append(s.settleQ[kind], it)
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default: // the writer is already told
+	}
+	return nil
+}
+
+// cancel asks the server to end the waiting FETCH id. It never blocks:
+// with the queue full the cancel is dropped, and the server ends the
+// fetch when its wait (at most fetchWaitCap) runs out.
+func (s *session) cancel(id uint64) {
+	c := &call{op: "cancel", frame: wire.AppendFrame(nil, wire.TypeCancel, id, nil)}
+	select {
+	case s.out <- c:
+	default:
+	}
+}
+
+// fail kills the session once: it records why, closes the socket (which
+// ends the reader and the writer), and answers every pending call and
+// queued settle item with the failure.
+func (s *session) fail(cause error) { s.failAll(cause, false) }
+
+// failAll is fail; unread says the server read none of the pending
+// requests (it said goodbye after answering every one it read), so none
+// of them ran.
+func (s *session) failAll(cause error, unread bool) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = cause
+	pending := s.pending
+	s.pending = nil
+	queued := s.settleQ
+	s.settleQ = [4][]*settleItem{}
+	s.mu.Unlock()
+	close(s.dead)
+	s.conn.Close()
+	for _, c := range pending {
+		if c.items != nil {
+			for _, it := range c.items {
+				it.done <- lostError(it.op, it.sent.Load() && !unread, cause)
+			}
+			continue
+		}
+		c.reply <- result{err: lostError(c.op, c.sent.Load() && !unread, cause)}
+	}
+	for _, items := range queued {
+		for _, it := range items {
+			it.done <- lostError(it.op, false, cause)
+		}
+	}
+}
+
+// lostError is the error of a call cut short by the session's death.
+func lostError(op string, maybeApplied bool, cause error) error {
+	if cause == errClosed {
+		return errClosed
+	}
+	return &ConnError{Op: op, MaybeApplied: maybeApplied, Err: cause}
+}
+
+// readLoop routes replies to their calls until the connection fails.
+func (s *session) readLoop() {
+	hdr := make([]byte, wire.HeaderSize)
+	for {
+		f, err := wire.ReadFrame(s.rd, hdr)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		if f.ID == 0 {
+			// About the connection: the server is going away, or refused
+			// what we sent. Going away, it has answered every request it
+			// read: those still pending never ran.
+			e, err := wire.DecodeError(f.Payload)
+			switch {
+			case err != nil:
+				s.fail(malformedReply("connection", err))
+			case e.Code == wire.CodeClosed:
+				s.failAll(errShuttingDown, true)
+			default:
+				s.fail(fmt.Errorf("the server closed the connection: %w", e))
+			}
+			return
+		}
+		final := f.Type&wire.Continued == 0
+		s.mu.Lock()
+		c := s.pending[f.ID]
+		if c != nil && final {
+			delete(s.pending, f.ID)
+		}
+		s.mu.Unlock()
+		if c == nil {
+			continue // its caller stopped waiting
+		}
+		c.chunks = append(c.chunks, f.Payload)
+		if !final {
+			continue
+		}
+		if c.items != nil {
+			s.settled(c, f.Type)
+			continue
+		}
+		c.reply <- result{typ: f.Type, payloads: c.chunks}
+	}
+}
+
+// settled answers the items of a settle batch from its reply.
+func (s *session) settled(c *call, t wire.Type) {
+	answer := func(err error) {
+		for _, it := range c.items {
+			it.done <- err
+		}
+	}
+	payload := c.chunks[len(c.chunks)-1]
+	switch t {
+	case wire.TypeSettled:
+		statuses, err := wire.DecodeSettled(payload)
+		if err == nil && len(statuses) != len(c.items) {
+			err = errors.New("SETTLED has the wrong number of statuses")
+		}
+		if err != nil {
+			answer(malformedReply(c.op, err))
+			return
+		}
+		for i, it := range c.items {
+			if statuses[i] == nil {
+				it.done <- nil
+			} else {
+				it.done <- replyError(it.op, statuses[i])
+			}
+		}
+	case wire.TypeError:
+		e, err := wire.DecodeError(payload)
+		if err != nil {
+			answer(malformedReply(c.op, err))
+			return
+		}
+		for _, it := range c.items {
+			it.done <- replyError(it.op, e)
+		}
+	default:
+		answer(malformedReply(c.op, errors.New("unexpected "+t.String())))
+	}
+}
+
+// writeLoop writes queued frames and settle batches, flushing when nothing
+// more is waiting, until the session dies.
+func (s *session) writeLoop() {
+	bw := bufio.NewWriterSize(s.conn, 64<<10)
+	write := func(c *call) error {
+		c.sent.Store(true)
+		_, err := bw.Write(c.frame)
+		return err
+	}
+	for {
+		var err error
+		select {
+		case c := <-s.out:
+			err = write(c)
+		case <-s.kick:
+			err = s.writeSettles(bw)
+		case <-s.dead:
+			return
+		}
+		yielded := false
+	drain:
+		for err == nil {
+			select {
+			case c := <-s.out:
+				err = write(c)
+			case <-s.kick:
+				err = s.writeSettles(bw)
+			default:
+				if !yielded {
+					// Let callers about to send do so first: their frames
+					// then share this flush's syscall.
+					runtime.Gosched()
+					yielded = true
+					continue
+				}
+				err = bw.Flush()
+				break drain
+			}
+		}
+		if err != nil {
+			s.fail(err)
+			return
+		}
+	}
+}
+
+// writeSettles takes every queued settle item and writes them as batches,
+// one frame per kind and at most maxSettleBatch items.
+func (s *session) writeSettles(bw *bufio.Writer) error {
+	s.mu.Lock()
+	queued := s.settleQ
+	s.settleQ = [4][]*settleItem{}
+	s.mu.Unlock()
+	items := make([]wire.SettleItem, 0, maxSettleBatch)
+	for k, q := range queued {
+		for len(q) > 0 {
+			batch := q[:min(len(q), maxSettleBatch)]
+			q = q[len(batch):]
+			c := &call{op: batch[0].op, id: s.ids.Add(1), items: batch}
+			items = items[:0]
+			for _, it := range batch {
+				items = append(items, it.item)
+			}
+			b, start := wire.BeginFrame(nil, settleKinds[k], c.id)
+			b = wire.AppendSettle(b, items)
+			if err := wire.EndFrame(b, start); err != nil {
+				for _, it := range batch {
+					it.done <- err
+				}
+				continue
+			}
+			if err := s.register(c); err != nil {
+				for _, it := range batch {
+					it.done <- lostError(it.op, false, err)
+				}
+				continue
+			}
+			for _, it := range batch {
+				it.sent.Store(true)
+			}
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,572 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/wire"
+)
+
+// The streaming protocol (internal/wire, herald-stream/1) on the HTTP
+// listener: GET /v1/stream with "Connection: Upgrade" and "Upgrade:
+// herald-stream/1" is answered 101 Switching Protocols, and the connection
+// then carries frames both ways. The remote Go SDK (internal/remote) uses
+// it; curl users have the JSON API.
+//
+// Goroutines, per connection. The handler's goroutine is the reader: it
+// decodes frame headers and starts one goroutine per request, then, when
+// reading ends, waits for them all. One writer goroutine, started by the
+// handler and ended when the reply queue is closed, owns every write to
+// the socket: it writes replies as they come and flushes when the queue is
+// empty, so replies that finish together share one syscall. Request
+// goroutines own nothing but their request; they never block on the
+// queue (see streamMaxRequests).
+//
+// Flow control. At most streamMaxRequests requests, and streamMaxBytes of
+// request payload, are outstanding per connection; a request stops
+// counting once its reply is written. At the limit the reader stops
+// reading the socket, and TCP pushes back on the client. A FETCH counts as
+// outstanding while it long-polls, so a client keeps its long polls per
+// connection well below the limit; FETCH's max is itself the consumer's
+// credit: it asks for as many deliveries as it has room for.
+//
+// Shutdown. When the server shuts down (streamContext ends) the reader
+// stops, long polls are cancelled and answered with ErrClosed (the code
+// the client turns into a retryable "connection lost"), other requests run
+// to completion and are answered, a connection-level ERROR says the server
+// is going away, and the connection is closed. A client that goes away
+// cancels its connection's requests.
+const (
+	streamProtocol    = "herald-stream/1"
+	streamMaxRequests = 256
+	streamMaxBytes    = 64 << 20
+	streamBufferBytes = 64 << 10
+	// streamLinger bounds how long a closing connection waits for the
+	// client to close its side.
+	streamLinger = 2 * time.Second
+	// streamSettleWorkers bounds the broker calls one settle batch runs at
+	// once; concurrent calls share the journal's fsync (group commit).
+	streamSettleWorkers = 32
+)
+
+// stream upgrades the request to the streaming protocol and serves it
+// until the client leaves or the server shuts down.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !strings.EqualFold(r.Header.Get("Upgrade"), streamProtocol) {
+		w.Header().Set("Upgrade", streamProtocol)
+		s.writeProblem(w, r, &problem{Type: problemBase + "upgrade-required", Title: "Upgrade required",
+			Status: http.StatusUpgradeRequired, Field: "Upgrade",
+			Detail: "GET /v1/stream speaks " + streamProtocol + ": send Connection: Upgrade and Upgrade: " + streamProtocol +
+				" (the Go SDK's remote client does), or use the JSON API under /v1/topics"})
+		return
+	}
+	b := s.broker.Load()
+	if b == nil || !s.ready.Load() {
+		s.writeProblem(w, r, &problem{Type: problemBase + "unavailable", Title: "Not ready", Status: http.StatusServiceUnavailable,
+			Detail: "the server is recovering its data or shutting down; retry shortly", retryAfter: time.Second})
+		return
+	}
+	ctx, done := s.streamContext(r)
+	defer done()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.writeProblem(w, r, &problem{Type: problemBase + "upgrade-required", Title: "Upgrade not possible",
+			Status: http.StatusHTTPVersionNotSupported, Detail: "the stream protocol needs HTTP/1.1: " + err.Error()})
+		return
+	}
+	defer conn.Close()
+	// The server's read and write timeouts are for requests; the stream
+	// is long-lived and sets its own write deadlines.
+	conn.SetDeadline(time.Time{})
+	if _, err := conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + streamProtocol + "\r\n\r\n")); err != nil {
+		return
+	}
+	// Bytes the client pipelined behind its request sit in brw's buffer.
+	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	rd := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), conn), streamBufferBytes)
+	log := s.log.With("remote", r.RemoteAddr)
+	log.Debug("stream opened")
+	newStreamConn(s, b, conn, rd, log).serve(ctx)
+	log.Debug("stream closed")
+}
+
+// headerHasToken reports whether a comma-separated header holds token.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// streamConn is one upgraded connection.
+type streamConn struct {
+	s    *Server
+	b    *broker.Broker
+	conn net.Conn
+	rd   *bufio.Reader
+	log  *slog.Logger
+
+	shutdown context.Context // ends when the server shuts down
+	// work is the context of every request: it ends when the client is
+	// gone, not at shutdown, so requests already read finish.
+	work       context.Context
+	cancelWork context.CancelFunc
+	// reading ends the reader: at shutdown, or when the writer fails.
+	reading     context.Context
+	stopReading context.CancelFunc
+
+	out        chan streamReply // to the writer
+	writerDone chan struct{}
+	requests   sync.WaitGroup
+	limit      streamBudget
+
+	mu      sync.Mutex
+	fetches map[uint64]*waitingFetch // long polls a CANCEL may end
+}
+
+// streamReply is what the writer writes: one or more frames answering one
+// request (weight is its payload size, given back to the budget once
+// written), or a connection-level frame (counted false).
+type streamReply struct {
+	frames  []byte
+	weight  int
+	counted bool
+}
+
+func newStreamConn(s *Server, b *broker.Broker, conn net.Conn, rd *bufio.Reader, log *slog.Logger) *streamConn {
+	sc := &streamConn{s: s, b: b, conn: conn, rd: rd, log: log,
+		out: make(chan streamReply, streamMaxRequests+1), writerDone: make(chan struct{}),
+		limit:   streamBudget{maxN: streamMaxRequests, maxBytes: streamMaxBytes, free: make(chan struct{})},
+		fetches: map[uint64]*waitingFetch{}}
+	return sc
+}
+
+func (sc *streamConn) serve(shutdown context.Context) {
+	sc.shutdown = shutdown
+	sc.work, sc.cancelWork = context.WithCancel(context.WithoutCancel(shutdown))
+	sc.reading, sc.stopReading = context.WithCancel(shutdown)
+	defer sc.cancelWork()
+	go sc.writeLoop()
+	unblock := context.AfterFunc(sc.reading, func() { sc.conn.SetReadDeadline(time.Now()) })
+	err := sc.readLoop()
+	unblock()
+	var last *wire.Error
+	switch {
+	case shutdown.Err() != nil:
+		last = &wire.Error{Code: wire.CodeClosed, Message: "the server is shutting down: reconnect and call again " +
+			"(the remote client redials by itself); leases and subscription positions are kept"}
+	case errors.Is(err, wire.ErrMalformed):
+		sc.log.Info("closing a stream that sent a malformed frame", "err", err)
+		last = &wire.Error{Code: wire.CodeProtocol, Message: err.Error() + "; closing the connection"}
+		sc.cancelWork()
+	default: // the client left, or the writer failed
+		sc.cancelWork()
+	}
+	sc.requests.Wait()
+	if last != nil {
+		sc.out <- streamReply{frames: sc.errorFrame(0, last)}
+	}
+	close(sc.out)
+	<-sc.writerDone
+	sc.lingerClose()
+}
+
+// lingerClose ends the connection without losing the last replies: closing
+// a socket with unread requests in it sends a reset, which can destroy
+// replies the client has not read yet. So it closes the write side, then
+// reads and drops what the client still sends until it closes too, for at
+// most streamLinger.
+func (sc *streamConn) lingerClose() {
+	cw, ok := sc.conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	sc.conn.SetReadDeadline(time.Now().Add(streamLinger))
+	io.Copy(io.Discard, sc.conn)
+}
+
+// readLoop reads frames until the connection fails or reading is stopped.
+func (sc *streamConn) readLoop() error {
+	hdr := make([]byte, wire.HeaderSize)
+	for {
+		h, err := wire.ReadHeader(sc.rd, hdr)
+		if err != nil {
+			return err
+		}
+		if h.Type == wire.TypeCancel {
+			if _, err := sc.rd.Discard(h.Len); err != nil {
+				return err
+			}
+			sc.mu.Lock()
+			if w := sc.fetches[h.ID]; w != nil {
+				w.cancel()
+			}
+			sc.mu.Unlock()
+			continue
+		}
+		if err := sc.limit.acquire(sc.reading, h.Len); err != nil {
+			return err
+		}
+		payload, err := wire.ReadPayload(sc.rd, h.Len)
+		if err != nil {
+			return err
+		}
+		// A FETCH is made cancellable here, before the next frame (maybe
+		// its CANCEL) is read.
+		var w *waitingFetch
+		if h.Type == wire.TypeFetch {
+			w = &waitingFetch{}
+			w.ctx, w.cancel = context.WithCancel(sc.work)
+			sc.mu.Lock()
+			sc.fetches[h.ID] = w
+			sc.mu.Unlock()
+		}
+		sc.requests.Add(1)
+		go sc.handle(w, h, payload)
+	}
+}
+
+// writeLoop owns the socket's write side until out is closed. After a
+// write fails it keeps draining out, so request goroutines never block.
+func (sc *streamConn) writeLoop() {
+	defer close(sc.writerDone)
+	bw := bufio.NewWriterSize(sc.conn, streamBufferBytes)
+	var failed error
+	for r := range sc.out {
+		if failed == nil {
+			_, failed = bw.Write(r.frames)
+		}
+		if r.counted {
+			sc.limit.release(r.weight)
+		}
+		if failed == nil && len(sc.out) == 0 {
+			// Let request goroutines that are about to answer do so
+			// first: their replies then share this flush's syscall.
+			runtime.Gosched()
+		}
+		if failed == nil && len(sc.out) == 0 {
+			if t := sc.s.cfg.WriteTimeout; t > 0 {
+				sc.conn.SetWriteDeadline(time.Now().Add(t))
+			}
+			failed = bw.Flush()
+		}
+		if failed != nil && sc.reading.Err() == nil {
+			sc.log.Debug("stream write failed; closing", "err", failed)
+			sc.stopReading()
+			sc.cancelWork()
+		}
+	}
+}
+
+// waitingFetch is a FETCH that a CANCEL with its id can end.
+type waitingFetch struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// handle answers one request on its own goroutine; w is set for a FETCH.
+func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte) {
+	defer sc.requests.Done()
+	var reply []byte
+	defer func() {
+		if v := recover(); v != nil {
+			sc.log.Error("stream request panic", "type", h.Type, "panic", v, "stack", string(debug.Stack()))
+			reply = sc.errorFrame(h.ID, errors.New("panic"))
+		}
+		sc.out <- streamReply{frames: reply, weight: h.Len, counted: true}
+	}()
+	var err error
+	switch h.Type {
+	case wire.TypePublish:
+		reply, err = sc.publish(h.ID, payload)
+	case wire.TypeFetch:
+		reply, err = sc.fetch(w, h.ID, payload)
+	case wire.TypeAck, wire.TypeNack, wire.TypeExtend, wire.TypeReject:
+		reply, err = sc.settle(h.Type, h.ID, payload)
+	case wire.TypeRead:
+		reply, err = sc.read(h.ID, payload)
+	case wire.TypeCall:
+		reply, err = sc.call(h.ID, payload)
+	default:
+		err = &wire.Error{Code: wire.CodeProtocol, Message: fmt.Sprintf("%v is not a request this server knows: "+
+			"the client speaks a newer protocol; upgrade the server", h.Type)}
+	}
+	if err != nil {
+		reply = sc.errorFrame(h.ID, err)
+	}
+}
+
+// errorFrame is the ERROR reply to id for err; server faults are logged
+// here, since the client only hears that one happened.
+func (sc *streamConn) errorFrame(id uint64, err error) []byte {
+	e := wire.ErrorFor(err)
+	if e.Code == wire.CodeInternal {
+		sc.log.Error("stream request failed", "err", err)
+	}
+	b, start := wire.BeginFrame(nil, wire.TypeError, id)
+	b = wire.AppendError(b, e)
+	if wire.EndFrame(b, start) != nil { // a message too long for a frame
+		b, start = wire.BeginFrame(b[:0], wire.TypeError, id)
+		b = wire.AppendError(b, &wire.Error{Code: e.Code, Message: e.Code.String()})
+		wire.EndFrame(b, start)
+	}
+	return b
+}
+
+func (sc *streamConn) publish(id uint64, payload []byte) ([]byte, error) {
+	var p wire.Publish
+	if err := p.Decode(payload); err != nil {
+		return nil, err
+	}
+	results, err := sc.b.Publish(sc.work, p.Topic, p.Events)
+	if err != nil {
+		return nil, err
+	}
+	b, start := wire.BeginFrame(make([]byte, 0, wire.HeaderSize+len(results)*8), wire.TypePublished, id)
+	b = wire.AppendPublished(b, results)
+	return b, wire.EndFrame(b, start)
+}
+
+// fetch long-polls the broker. Its wait ends with the request's wait, a
+// CANCEL from the client, the client leaving, or the server shutting
+// down; only the last is an error (CodeClosed), the others answer with
+// what is ready, possibly nothing.
+func (sc *streamConn) fetch(w *waitingFetch, id uint64, payload []byte) ([]byte, error) {
+	defer func() {
+		w.cancel()
+		sc.mu.Lock()
+		if sc.fetches[id] == w { // a client may reuse ids
+			delete(sc.fetches, id)
+		}
+		sc.mu.Unlock()
+	}()
+	var f wire.Fetch
+	if err := f.Decode(payload); err != nil {
+		return nil, err
+	}
+	ctx := w.ctx
+	defer context.AfterFunc(sc.shutdown, w.cancel)()
+	switch {
+	case f.Wait > 0:
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, f.Wait)
+		defer stop()
+	case f.Wait < 0: // poll: a done context makes Fetch answer with what is ready
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		stop()
+	}
+	ds, err := sc.b.Fetch(ctx, f.Topic, f.Sub, f.Consumer, f.Max)
+	if err != nil {
+		if ctx.Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			return nil, err
+		}
+		if sc.shutdown.Err() != nil {
+			return nil, &wire.Error{Code: wire.CodeClosed, Message: "the server is shutting down: fetch again " +
+				"(the remote client reconnects); the subscription's position and leases are kept"}
+		}
+	}
+	return wire.AppendDeliveryFrames(nil, id, ds)
+}
+
+// settle runs a batch of acks, nacks, extends or rejects, concurrently so
+// their journal writes share fsyncs, and answers one status per item.
+func (sc *streamConn) settle(t wire.Type, id uint64, payload []byte) ([]byte, error) {
+	items, err := wire.DecodeSettle(payload)
+	if err != nil {
+		return nil, err
+	}
+	statuses := make([]*wire.Error, len(items))
+	one := func(i int) {
+		it := &items[i]
+		var err error
+		switch t {
+		case wire.TypeAck:
+			err = sc.b.Ack(sc.work, it.Topic, it.Sub, it.Token)
+		case wire.TypeNack:
+			err = sc.b.Nack(sc.work, it.Topic, it.Sub, it.Token, it.Delay, it.Text)
+		case wire.TypeExtend:
+			err = sc.b.Extend(sc.work, it.Topic, it.Sub, it.Token)
+		case wire.TypeReject:
+			err = sc.b.Reject(sc.work, it.Topic, it.Sub, it.Token, it.Text)
+		}
+		if err != nil {
+			statuses[i] = wire.ErrorFor(err)
+			if statuses[i].Code == wire.CodeInternal {
+				sc.log.Error("stream settle failed", "topic", it.Topic, "subscription", it.Sub, "err", err)
+			}
+		}
+	}
+	if len(items) == 1 {
+		one(0)
+	} else {
+		var wg sync.WaitGroup
+		next := make(chan int, len(items))
+		for i := range items {
+			next <- i
+		}
+		close(next)
+		for range min(len(items), streamSettleWorkers) {
+			wg.Go(func() {
+				for i := range next {
+					one(i)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	b, start := wire.BeginFrame(nil, wire.TypeSettled, id)
+	b = wire.AppendSettled(b, statuses)
+	return b, wire.EndFrame(b, start)
+}
+
+func (sc *streamConn) read(id uint64, payload []byte) ([]byte, error) {
+	var r wire.Read
+	if err := r.Decode(payload); err != nil {
+		return nil, err
+	}
+	events, err := sc.b.Read(sc.work, r.Topic, r.Partition, r.From, r.Max)
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendEventFrames(nil, id, events)
+}
+
+// call answers the admin and metadata methods of wire.Call.
+func (sc *streamConn) call(id uint64, payload []byte) ([]byte, error) {
+	var c wire.Call
+	if err := c.Decode(payload); err != nil {
+		return nil, err
+	}
+	result, err := sc.invoke(c.Method, c.Args)
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	b, start := wire.BeginFrame(nil, wire.TypeResult, id)
+	b = append(b, data...)
+	return b, wire.EndFrame(b, start)
+}
+
+func (sc *streamConn) invoke(method string, args []byte) (any, error) {
+	ctx, b := sc.work, sc.b
+	var (
+		topic wire.TopicArgs
+		sub   wire.SubscriptionArgs
+		seek  wire.SeekArgs
+		off   wire.OffsetArgs
+	)
+	switch method {
+	case wire.MethodCreateTopic, wire.MethodTopic:
+		if err := callArgs(method, args, &topic); err != nil {
+			return nil, err
+		}
+		if method == wire.MethodTopic {
+			return orError(b.Topic(topic.Name))
+		}
+		return orError(b.CreateTopic(ctx, topic.Name, topic.Config))
+	case wire.MethodCreateSubscription, wire.MethodUpdateSubscription, wire.MethodSubscription:
+		if err := callArgs(method, args, &sub); err != nil {
+			return nil, err
+		}
+		switch method {
+		case wire.MethodCreateSubscription:
+			return orError(b.CreateSubscription(ctx, sub.Topic, sub.Name, sub.Config))
+		case wire.MethodUpdateSubscription:
+			return orError(b.UpdateSubscription(ctx, sub.Topic, sub.Name, sub.Config))
+		}
+		return orError(b.Subscription(sub.Topic, sub.Name))
+	case wire.MethodSeek:
+		if err := callArgs(method, args, &seek); err != nil {
+			return nil, err
+		}
+		return nil, b.Seek(ctx, seek.Topic, seek.Sub, seek.Position)
+	case wire.MethodOffsetForTime, wire.MethodOffsets:
+		if err := callArgs(method, args, &off); err != nil {
+			return nil, err
+		}
+		if method == wire.MethodOffsets {
+			earliest, next, err := b.Offsets(off.Topic, off.Partition)
+			return orError(wire.OffsetsResult{Earliest: earliest, Next: next}, err)
+		}
+		o, err := b.OffsetForTime(off.Topic, off.Partition, off.Time)
+		return orError(wire.OffsetsResult{Offset: o}, err)
+	}
+	return nil, &wire.Error{Code: wire.CodeProtocol, Message: fmt.Sprintf("CALL %q: no such method on this server; "+
+		"the client is newer than the server: upgrade the server", method)}
+}
+
+// orError drops the result when there is an error, so the reply is the
+// error alone.
+func orError[T any](v T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func callArgs(method string, args []byte, v any) error {
+	if err := json.Unmarshal(args, v); err != nil {
+		return &wire.Error{Code: wire.CodeProtocol, Message: fmt.Sprintf("CALL %s: arguments are not the JSON this server expects: %v", method, err)}
+	}
+	return nil
+}
+
+// streamBudget counts a connection's outstanding requests and their
+// payload bytes. One goroutine (the reader) acquires; the writer
+// releases. A request larger than maxBytes is admitted when it is alone.
+type streamBudget struct {
+	mu             sync.Mutex
+	n, bytes       int
+	maxN, maxBytes int
+	free           chan struct{} // closed and replaced at every release
+}
+
+func (l *streamBudget) acquire(ctx context.Context, size int) error {
+	for {
+		l.mu.Lock()
+		if l.n < l.maxN && (l.bytes+size <= l.maxBytes || l.n == 0) {
+			l.n++
+			l.bytes += size
+			l.mu.Unlock()
+			return nil
+		}
+		free := l.free
+		l.mu.Unlock()
+		select {
+		case <-free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (l *streamBudget) release(size int) {
+	l.mu.Lock()
+	l.n--
+	l.bytes -= size
+	close(l.free)
+	l.free = make(chan struct{})
+	l.mu.Unlock()
+}

@@ -1,0 +1,125 @@
+package wire
+
+import (
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// FETCH payload:
+//
+//	topic      uvarint length + bytes
+//	sub        uvarint length + bytes
+//	consumer   uvarint length + bytes
+//	max        varint: at most this many deliveries (the client's credit;
+//	           the broker refuses max < 1)
+//	wait       varint nanoseconds: > 0 long-polls at most that long;
+//	           0 waits until a delivery is ready or a CANCEL for this id
+//	           arrives; < 0 polls (answers at once with what is ready)
+//
+// DELIVERIES payload, one entry per delivery until the end of the payload
+// (an empty payload is "nothing ready when the wait ended"); a long reply
+// is split into several frames, all but the last typed
+// DELIVERIES|Continued:
+//
+//	token        uvarint length + bytes
+//	attempt      uvarint
+//	deadline     varint, Unix nanoseconds of the lease's end
+//	stored event (below)
+//
+// Stored event, shared with EVENTS (read.go):
+//
+//	topic        uvarint length + bytes
+//	partition    uvarint
+//	offset       varint
+//	publish time varint, Unix nanoseconds
+//	record       uvarint length + the event in the storage codec
+
+// Fetch is a FETCH request.
+type Fetch struct {
+	Topic, Sub, Consumer string
+	Max                  int
+	Wait                 time.Duration
+}
+
+// AppendFetch appends f's payload.
+func AppendFetch(dst []byte, f *Fetch) []byte {
+	dst = appendString(dst, f.Topic)
+	dst = appendString(dst, f.Sub)
+	dst = appendString(dst, f.Consumer)
+	dst = appendVarint(dst, int64(f.Max))
+	return appendVarint(dst, int64(f.Wait))
+}
+
+// Decode replaces f with the request in payload b.
+func (f *Fetch) Decode(b []byte) error {
+	d := decoder{b: b, what: "FETCH"}
+	*f = Fetch{Topic: d.string(), Sub: d.string(), Consumer: d.string(), Max: d.sint("max"), Wait: d.duration()}
+	return d.done()
+}
+
+// AppendDeliveryFrames appends the DELIVERIES reply to request id as one
+// or more frames of about ChunkBytes each.
+func AppendDeliveryFrames(dst []byte, id uint64, ds []broker.Delivery) ([]byte, error) {
+	return appendChunked(dst, TypeDeliveries, id, len(ds), func(dst []byte, i int) ([]byte, error) {
+		return appendDelivery(dst, &ds[i])
+	})
+}
+
+func appendDelivery(dst []byte, dl *broker.Delivery) ([]byte, error) {
+	dst = appendString(dst, dl.Token)
+	dst = appendUvarint(dst, uint64(dl.Attempt))
+	dst = appendTime(dst, dl.Deadline)
+	return appendStored(dst, &dl.Event)
+}
+
+func appendStored(dst []byte, st *broker.StoredEvent) ([]byte, error) {
+	dst = appendString(dst, st.Topic)
+	dst = appendUvarint(dst, uint64(st.Partition))
+	dst = appendVarint(dst, st.Offset)
+	dst = appendTime(dst, st.PublishTime)
+	return appendRecord(dst, &st.Event)
+}
+
+// DecodeDeliveries appends the deliveries of one DELIVERIES frame to dst.
+func DecodeDeliveries(b []byte, dst []broker.Delivery) ([]broker.Delivery, error) {
+	d := decoder{b: b, what: "DELIVERIES"}
+	for d.more() {
+		dl := broker.Delivery{Token: d.string(), Attempt: d.int("attempt"), Deadline: d.time()}
+		dl.Event = d.stored()
+		dst = append(dst, dl)
+	}
+	return dst, d.done()
+}
+
+func (d *decoder) stored() broker.StoredEvent {
+	st := broker.StoredEvent{Topic: d.string(), Partition: d.int("partition"), Offset: d.varint(), PublishTime: d.time()}
+	ev, err := d.event()
+	if err != nil {
+		d.fail("event: %v", err)
+	}
+	st.Event = ev
+	return st
+}
+
+// appendChunked appends n items as frames of type t for request id, each
+// holding whole items and starting a new one once ChunkBytes is reached;
+// all frames but the last carry Continued. Zero items give one empty
+// frame.
+func appendChunked(dst []byte, t Type, id uint64, n int, item func(dst []byte, i int) ([]byte, error)) ([]byte, error) {
+	dst, start := BeginFrame(dst, t, id)
+	for i := range n {
+		var err error
+		if dst, err = item(dst, i); err != nil {
+			return dst, err
+		}
+		if len(dst)-start-HeaderSize >= ChunkBytes && i < n-1 {
+			dst[start+4] = byte(t | Continued)
+			if err := EndFrame(dst, start); err != nil {
+				return dst, err
+			}
+			dst, start = BeginFrame(dst, t, id)
+		}
+	}
+	return dst, EndFrame(dst, start)
+}

@@ -1,0 +1,121 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/heraldhq/herald/cloudevent"
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// PUBLISH payload:
+//
+//	topic      uvarint length + bytes
+//	events     repeated until the end of the payload, at least 0:
+//	  record   uvarint length + one event in the storage codec
+//	           (cloudevent/binary.go), exactly what the broker stores
+//
+// PUBLISHED payload, one entry per event of the request, in order, until
+// the end of the payload:
+//
+//	partition  uvarint
+//	offset     varint
+//	duplicate  1 byte: 1 = already stored inside the dedup window, nothing
+//	           was stored and partition/offset are the original's; else 0
+//
+// The event ids are not echoed: the client has them.
+
+// Publish is a PUBLISH request.
+type Publish struct {
+	Topic  string
+	Events []cloudevent.Event
+}
+
+// AppendPublish appends p's payload. An event the storage codec cannot
+// encode fails with an *EventError.
+func AppendPublish(dst []byte, p *Publish) ([]byte, error) {
+	dst = appendString(dst, p.Topic)
+	for i := range p.Events {
+		var err error
+		if dst, err = appendRecord(dst, &p.Events[i]); err != nil {
+			return dst, &EventError{Index: i, Err: err}
+		}
+	}
+	return dst, nil
+}
+
+// EventError: events[Index] of a request could not be encoded.
+type EventError struct {
+	Index int
+	Err   error
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("events[%d] cannot be encoded: %v", e.Index, e.Err)
+}
+
+func (e *EventError) Unwrap() error { return e.Err }
+
+// appendRecord appends ev's storage record with its uvarint length. The
+// length is written after the record: one byte is reserved and the record
+// moved when its length needs more.
+func appendRecord(dst []byte, ev *cloudevent.Event) ([]byte, error) {
+	start := len(dst)
+	dst, err := ev.AppendBinary(append(dst, 0))
+	if err != nil {
+		return dst[:start], err
+	}
+	n := len(dst) - start - 1
+	if k := uvarintLen(uint64(n)); k > 1 {
+		dst = append(dst, make([]byte, k-1)...)
+		copy(dst[start+k:], dst[start+1:start+1+n])
+	}
+	binary.PutUvarint(dst[start:], uint64(n))
+	return dst, nil
+}
+
+// Decode replaces p with the request in payload b.
+func (p *Publish) Decode(b []byte) error {
+	d := decoder{b: b, what: "PUBLISH"}
+	p.Topic = d.string()
+	p.Events = p.Events[:0]
+	for d.more() {
+		ev, err := d.event()
+		if err != nil {
+			return fmt.Errorf("%w: events[%d]: %w", ErrMalformed, len(p.Events), err)
+		}
+		p.Events = append(p.Events, ev)
+	}
+	return d.done()
+}
+
+// event reads one length-prefixed storage record.
+func (d *decoder) event() (cloudevent.Event, error) {
+	var ev cloudevent.Event
+	rec := d.bytes()
+	if d.err != nil {
+		return ev, d.err
+	}
+	return ev, ev.UnmarshalBinary(rec)
+}
+
+// AppendPublished appends a PUBLISHED payload for results.
+func AppendPublished(dst []byte, results []broker.PublishResult) []byte {
+	for _, r := range results {
+		dst = appendUvarint(dst, uint64(r.Partition))
+		dst = appendVarint(dst, r.Offset)
+		dst = appendBool(dst, r.Duplicate)
+	}
+	return dst
+}
+
+// DecodePublished decodes a PUBLISHED payload. The results' ID is empty:
+// the caller fills it from its events.
+func DecodePublished(b []byte) ([]broker.PublishResult, error) {
+	d := decoder{b: b, what: "PUBLISHED"}
+	out := make([]broker.PublishResult, 0, len(b)/3)
+	for d.more() {
+		out = append(out, broker.PublishResult{Partition: d.int("partition"), Offset: d.varint(), Duplicate: d.bool()})
+	}
+	return out, d.done()
+}
