@@ -14,7 +14,7 @@ import (
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 // extraOperations are served by Handler itself, outside the routes slice.
-var extraOperations = []string{"GET /healthz", "GET /openapi.json"}
+var extraOperations = []string{"GET /healthz", "GET /openapi.json", "GET /v1/stream"}
 
 // loadOpenAPI parses the embedded document.
 func loadOpenAPI(t *testing.T) map[string]any {
