@@ -263,7 +263,8 @@ func TestWaitingFetchEndsOnDeleteAndClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	errs := make(chan error, 2)
-	go func() { _, err := e.b.Fetch(ctx, "t", "s1", "c", 1); errs <- err }()
+	b := e.b // the goroutines must not read e.b, which the test clears below
+	go func() { _, err := b.Fetch(ctx, "t", "s1", "c", 1); errs <- err }()
 	e.waitParked()
 	if err := e.b.DeleteSubscription(ctx, "t", "s1"); err != nil {
 		t.Fatal(err)
@@ -271,7 +272,7 @@ func TestWaitingFetchEndsOnDeleteAndClose(t *testing.T) {
 	if err := <-errs; !errors.Is(err, ErrSubscriptionNotFound) {
 		t.Fatalf("Fetch on a deleted subscription = %v", err)
 	}
-	go func() { _, err := e.b.Fetch(ctx, "t", "s2", "c", 1); errs <- err }()
+	go func() { _, err := b.Fetch(ctx, "t", "s2", "c", 1); errs <- err }()
 	e.waitParked()
 	if err := e.b.Close(); err != nil {
 		t.Fatal(err)
