@@ -83,6 +83,11 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 		if want := (o.concurrency + 1) / 2; n < want {
 			n += gatherSlots(ctx, slots, want-n, batchWait)
 		}
+		// select picks at random among ready cases, and a Fetch with a done
+		// context is a poll that still delivers: after a stop, fetch nothing.
+		if ctx.Err() != nil {
+			return nil
+		}
 		deliveries, err := c.backend.Fetch(ctx, topic, subscription, o.consumer, n)
 		for i := len(deliveries); i < n; i++ {
 			slots <- struct{}{}
