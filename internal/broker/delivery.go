@@ -342,7 +342,11 @@ func (b *Broker) Nack(ctx context.Context, topic, sub, token string, delay time.
 	if err != nil {
 		return err
 	}
-	e, err := s.settleOp(ctx, token, func(e *entry, now int64) (op, error) {
+	// dead is decided under the subscription's lock, inside the closure:
+	// once settleOp returns, e belongs to the subscription again (a
+	// redelivery of the same event may be settling it concurrently).
+	dead := false
+	_, err = s.settleOp(ctx, token, func(e *entry, now int64) (op, error) {
 		id := e.lease.id
 		s.unlease(e)
 		e.lastErr = truncate(lastErr, 4096)
@@ -350,6 +354,7 @@ func (b *Broker) Nack(ctx context.Context, topic, sub, token string, delay time.
 		if s.exhausted(e) {
 			s.markDead(e, s.maxDeliveriesReason())
 			o.reason = e.deadReason
+			dead = true
 			return o, nil
 		}
 		d := delay
@@ -367,7 +372,7 @@ func (b *Broker) Nack(ctx context.Context, topic, sub, token string, delay time.
 	if err != nil {
 		return err
 	}
-	if e.dead {
+	if dead {
 		s.deadLetterNow(ctx)
 	}
 	return nil
@@ -407,7 +412,7 @@ func (b *Broker) Reject(ctx context.Context, topic, sub, token, reason string) e
 	if reason == "" {
 		reason = "rejected by the consumer"
 	}
-	e, err := s.settleOp(ctx, token, func(e *entry, now int64) (op, error) {
+	_, err = s.settleOp(ctx, token, func(e *entry, now int64) (op, error) {
 		id := e.lease.id
 		s.unlease(e)
 		s.markDead(e, "rejected: "+truncate(reason, 4096))
@@ -417,9 +422,7 @@ func (b *Broker) Reject(ctx context.Context, topic, sub, token, reason string) e
 	if err != nil {
 		return err
 	}
-	if e.dead {
-		s.deadLetterNow(ctx)
-	}
+	s.deadLetterNow(ctx) // a rejected event is always dead
 	return nil
 }
 
