@@ -136,7 +136,7 @@ type pending struct {
 
 func (r *run) producer(ctx context.Context, p int, deadline time.Time) error {
 	n := r.perProducer(p)
-	window := make([]pending, 0, 4*r.cfg.Batch)
+	window := make([]pending, 0, r.cfg.Batch) // as many pending as the peers in bench/ allow
 	var interval time.Duration
 	if r.cfg.Rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(r.cfg.Producers) / float64(r.cfg.Rate))

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeHerald copies testdata/fake-herald into a temporary directory as an
+// executable and points its argument log there.
+func fakeHerald(t *testing.T) (bin, log string) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "fake-herald"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin = filepath.Join(dir, "herald")
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log = filepath.Join(dir, "args.log")
+	t.Setenv("FAKE_HERALD_LOG", log)
+	return bin, log
+}
+
+// TestQuickRunComparesHeraldWithNATS is the smoke test: the quick mode,
+// every workload, against NATS JetStream in this process and the fake
+// herald binary, with one table printed and the CSV and JSON written.
+func TestQuickRunComparesHeraldWithNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and runs every workload")
+	}
+	bin, argLog := fakeHerald(t)
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--quick", "--only", "herald,nats", "--herald-bin", bin, "--out", out,
+		"--max-run", "2s", "--dir", t.TempDir()}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+	table := stdout.String()
+	t.Log("\n" + table)
+	for _, want := range []string{"1a ", "1b ", "1c ", "1d ", "2 ", "3 ", "4 ", "5 ",
+		"fsync before ack, group commit", "fsync every 2 min (NATS default", "fsync per message (sync_interval: always)",
+		"× ev/s", "× p50", "× p99", "command: cd bench && go run . --quick"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+
+	// Herald got one `herald bench` per row with the contract's flags.
+	logged, err := os.ReadFile(argLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := strings.Split(strings.TrimSpace(string(logged)), "\n")
+	if len(calls) != 8 {
+		t.Fatalf("herald bench ran %d times, want 8 (one per row):\n%s", len(calls), logged)
+	}
+	for _, c := range calls {
+		if !strings.Contains(c, "--url http://127.0.0.1:7 ") || !strings.HasSuffix(c, "--json") {
+			t.Errorf("herald bench call %q lacks the server's URL or --json", c)
+		}
+	}
+
+	// The CSV and the JSON hold the same rows: 8 rows × 3 systems.
+	files, _ := filepath.Glob(filepath.Join(out, "*-quick.*"))
+	if len(files) != 2 {
+		t.Fatalf("result files %v, want one CSV and one JSON", files)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch filepath.Ext(f) {
+		case ".csv":
+			recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 1+8*3 {
+				t.Errorf("CSV has %d lines, want a header and 24 rows", len(recs))
+			}
+		case ".json":
+			var doc struct {
+				Command string `json:"command"`
+				Machine struct {
+					CPUs int `json:"cpus"`
+				} `json:"machine"`
+				Rows []record `json:"rows"`
+			}
+			if err := json.Unmarshal(data, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc.Rows) != 24 || doc.Machine.CPUs == 0 || doc.Command == "" {
+				t.Errorf("JSON: %d rows, %d CPUs, command %q", len(doc.Rows), doc.Machine.CPUs, doc.Command)
+			}
+			for _, r := range doc.Rows {
+				if r.Error != "" || r.Result.EventsPerSec <= 0 {
+					t.Errorf("row %s %s (%s): events/s %v, error %q", r.Row, r.System, r.Durability, r.Result.EventsPerSec, r.Error)
+				}
+				if r.System != "Herald" && r.Ratio.EventsPerSec <= 0 {
+					t.Errorf("row %s %s (%s) has no Herald ratio", r.Row, r.System, r.Durability)
+				}
+			}
+		}
+	}
+}
+
+func TestMissingRedisIsReportedWithTheInstallCommand(t *testing.T) {
+	_, err := redisSystems(limits{}, "/nonexistent/redis-server")
+	if err == nil || !strings.Contains(err.Error(), "apt-get install -y redis-server") {
+		t.Fatalf("err = %v, want the install hint", err)
+	}
+}
+
+func TestHeraldThatFailsToBuildIsLeftOutAndFailsTheRun(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--quick", "--only", "herald", "--herald-src", t.TempDir(), "--out", ""}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stdout.String(), "left out: Herald: go build") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+}
+
+func TestBadFlagsExitWithUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--only", "kafka"}, {"--workloads", "7"}, {"--runs", "0"}, {"--batch", "0"},
+		{"--max-run", "1m", "--timeout", "30s"}, {"extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 2 {
+			t.Errorf("run(%q) = %d, want 2; stderr: %s", args, code, &stderr)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// machine describes where the numbers were measured, for the report.
+type machine struct {
+	CPU      string `json:"cpu"`
+	CPUs     int    `json:"cpus"`
+	MemoryGB int    `json:"memory_gib"`
+	OS       string `json:"os"`
+	Kernel   string `json:"kernel"`
+	Go       string `json:"go"`
+	NATS     string `json:"nats_server"`
+	Redis    string `json:"redis_server,omitempty"`
+}
+
+func (m machine) String() string {
+	s := fmt.Sprintf("%s, %d CPUs, %d GiB, %s, kernel %s, %s, nats-server %s", m.CPU, m.CPUs, m.MemoryGB, m.OS, m.Kernel, m.Go, m.NATS)
+	if m.Redis != "" {
+		s += ", redis-server " + m.Redis
+	}
+	return s
+}
+
+// describeMachine reads what it can from /proc and the tools; what it
+// cannot read stays empty.
+func describeMachine(redisBin string) machine {
+	m := machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), NATS: server.VERSION}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.Atoi(f[1])
+				m.MemoryGB = (kb + 512*1024) / (1024 * 1024)
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := exec.Command(redisBin, "--version").Output(); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			if v, ok := strings.CutPrefix(f, "v="); ok {
+				m.Redis = v
+			}
+		}
+	}
+	return m
+}

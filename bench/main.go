@@ -1,0 +1,91 @@
+// Command bench compares Herald with NATS JetStream and Redis Streams on
+// this machine, in one run: the same workloads, the same event counts and
+// sizes, a fresh server per run, each system at the durability it names.
+// It prints one table and writes the same numbers as CSV and JSON under
+// results/. See README.md for what each row measures.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command; it returns the exit code: 0 when every row
+// ran, 1 when a row or a system failed, 2 for a bad command line, 130 when
+// interrupted.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	command := commandLine(args)
+	fmt.Fprintf(stderr, "%s\n", command)
+	rep, err := compare(ctx, cfg, stderr)
+	if rep == nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	m := describeMachine(cfg.RedisServer)
+	fmt.Fprintln(stdout)
+	printTable(stdout, rep, m, command)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench: stopped early:", err)
+		return 130
+	}
+	if cfg.Out != "" {
+		paths, err := writeResults(cfg.Out, rep, m, command)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: writing results:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(paths, " and "))
+	}
+	if rep.Failed {
+		return 1
+	}
+	return 0
+}
+
+// commandLine is how to run this again, for the report.
+func commandLine(args []string) string {
+	parts := []string{"cd bench && go run ."}
+	for _, a := range args {
+		if strings.ContainsAny(a, " '\"$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
