@@ -245,7 +245,7 @@ func testRestart(t *testing.T, tr transport) {
 		first[m.ID] = true
 		mu.Unlock()
 		return nil
-	}, func() bool { return len(first) == 10 }, WithStart(FromEarliest))
+	}, func() bool { return len(first) == 10 }, WithStart(FromEarliest), Prefetch(1)) // fetch no further than the stop
 	c.Close()
 
 	c = tr.open(t, dir)

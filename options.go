@@ -85,6 +85,7 @@ type subscribeOptions struct {
 	cfg         broker.SubscriptionConfig
 	set         map[string]bool // which config fields the caller chose
 	concurrency int
+	prefetch    int
 	consumer    string
 }
 
@@ -98,6 +99,14 @@ func (o *subscribeOptions) mark(field string) {
 // Concurrency is how many handlers run at once; default 1.
 func Concurrency(n int) SubscribeOption {
 	return func(o *subscribeOptions) { o.concurrency = max(1, n) }
+}
+
+// Prefetch is how many deliveries may be fetched ahead of the handlers;
+// default max(4 × Concurrency, 64). More makes each fetch serve more events;
+// with slow handlers keep it small, since a prefetched event's lease runs
+// while it waits (one that expires is skipped and redelivered).
+func Prefetch(n int) SubscribeOption {
+	return func(o *subscribeOptions) { o.prefetch = max(1, n) }
 }
 
 // ConsumerName names this consumer to the broker (leases and the

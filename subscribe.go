@@ -60,28 +60,54 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 	if err := c.ensureSubscription(ctx, topic, subscription, o); err != nil {
 		return err
 	}
-	slots := make(chan struct{}, o.concurrency)
-	for range o.concurrency {
-		slots <- struct{}{}
+	// Prefetch: deliveries are fetched ahead of the handlers, into a FIFO
+	// queue that concurrency workers drain, so one fetch (a durable write at
+	// the broker) serves many events. credits bound what is fetched but not
+	// yet handled. Settles run on their own goroutines: a handler's slot is
+	// free while its ack is being made durable, and concurrent acks share
+	// fsyncs and frames. On stop, what was already fetched is handled and
+	// settled before Subscribe returns.
+	prefetch := max(o.prefetch, o.concurrency)
+	if o.prefetch == 0 {
+		prefetch = max(4*o.concurrency, 64)
 	}
-	var handlers sync.WaitGroup
-	defer handlers.Wait()
+	queue := make(chan broker.Delivery, prefetch)
+	credits := make(chan struct{}, prefetch)
+	for range prefetch {
+		credits <- struct{}{}
+	}
+	var workers, settles sync.WaitGroup
+	for range o.concurrency {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for d := range queue {
+				settle := c.handle(ctx, topic, subscription, d, h)
+				credits <- struct{}{}
+				if settle != nil {
+					settles.Add(1)
+					go func() { defer settles.Done(); settle() }()
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(queue)
+		workers.Wait()
+		settles.Wait()
+	}()
 	backoff := 50 * time.Millisecond
 	for {
-		// Wait for a free handler slot, then take all free ones: fetch
-		// exactly as many events as can start now.
 		select {
-		case <-slots:
+		case <-credits:
 		case <-ctx.Done():
 			return nil
 		}
-		n := 1 + takeFree(slots, o.concurrency-1)
-		// Every fetch is a durable write at the broker: fetching the one
-		// slot that just freed would cost an fsync per event. Wait a moment
-		// for half the slots, so fetches stay large; slow handlers lose at
-		// most that moment of parallelism.
-		if want := (o.concurrency + 1) / 2; n < want {
-			n += gatherSlots(ctx, slots, want-n, batchWait)
+		n := 1 + takeFree(credits, prefetch-1)
+		// Every fetch is a durable write at the broker: wait a moment for
+		// half the credits, so fetches stay large.
+		if want := (prefetch + 1) / 2; n < want {
+			n += gatherSlots(ctx, credits, want-n, batchWait)
 		}
 		// select picks at random among ready cases, and a Fetch with a done
 		// context is a poll that still delivers: after a stop, fetch nothing.
@@ -90,7 +116,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 		}
 		deliveries, err := c.backend.Fetch(ctx, topic, subscription, o.consumer, n)
 		for i := len(deliveries); i < n; i++ {
-			slots <- struct{}{}
+			credits <- struct{}{}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -108,22 +134,20 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 		}
 		backoff = 50 * time.Millisecond
 		for _, d := range deliveries {
-			handlers.Add(1)
-			go func() {
-				defer handlers.Done()
-				c.handle(ctx, topic, subscription, d, h, func() { slots <- struct{}{} })
-			}()
+			queue <- d // never blocks: credits bound the queue
 		}
 	}
 }
 
-// handle runs the handler for one delivery and settles it. The handler's
-// context survives the Subscribe context (a stop lets it finish) but ends
-// at the lease deadline. release frees the handler slot as soon as the
-// handler returns: the settle (a durable write) then runs alongside the
-// next handlers, so concurrent settles share fsyncs and frames instead of
-// holding a slot each. The broker's in-flight limit still bounds them.
-func (c *Client) handle(ctx context.Context, topic, sub string, d broker.Delivery, h Handler, release func()) {
+// handle runs the handler for one delivery and returns the settle to run
+// (nil when the delivery was skipped). The handler's context survives the
+// Subscribe context (a stop lets it finish) but ends at the lease
+// deadline. A delivery whose lease ended while it waited in the prefetch
+// queue is skipped: the broker gives it out again.
+func (c *Client) handle(ctx context.Context, topic, sub string, d broker.Delivery, h Handler) (settle func()) {
+	if !d.Deadline.IsZero() && time.Now().After(d.Deadline) {
+		return nil
+	}
 	m := &Message{
 		Event: d.Event.Event, Topic: topic, Subscription: sub, Partition: d.Event.Partition,
 		Offset: d.Event.Offset, PublishTime: d.Event.PublishTime, Attempt: d.Attempt,
@@ -132,7 +156,11 @@ func (c *Client) handle(ctx context.Context, topic, sub string, d broker.Deliver
 	hctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), d.Deadline)
 	err := runHandler(hctx, h, m)
 	cancel()
-	release()
+	return func() { c.settle(ctx, topic, sub, d, err) }
+}
+
+// settle acks, nacks or rejects a handled delivery by its handler's result.
+func (c *Client) settle(ctx context.Context, topic, sub string, d broker.Delivery, err error) {
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer scancel()
 	var (
