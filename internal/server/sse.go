@@ -60,13 +60,8 @@ func (s *sseWriter) keepalive() error {
 // per-consumer in-flight limit is the flow control.
 func (s *Server) subscriptionSSE(w http.ResponseWriter, r *http.Request, b *broker.Broker) {
 	topic, sub := r.PathValue("topic"), r.PathValue("sub")
-	consumer, batch, err := pushParams(r)
+	consumer, batch, err := pushParams(r, b)
 	if err != nil {
-		s.writeProblem(w, r, err)
-		return
-	}
-	// Fail before the stream starts if the subscription does not exist.
-	if _, err := b.Subscription(topic, sub); err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
@@ -130,8 +125,12 @@ func fetchOrKeepalive(ctx context.Context, b *broker.Broker, topic, sub, consume
 	}
 }
 
-// pushParams reads ?consumer= and ?maxInFlight= of a push stream.
-func pushParams(r *http.Request) (consumer string, maxInFlight int, err error) {
+// pushParams reads ?consumer= and ?maxInFlight= of a push stream, and
+// checks that the subscription exists, so a stream fails before it starts.
+func pushParams(r *http.Request, b *broker.Broker) (consumer string, maxInFlight int, err error) {
+	if _, err := b.Subscription(r.PathValue("topic"), r.PathValue("sub")); err != nil {
+		return "", 0, err
+	}
 	q := r.URL.Query()
 	consumer = q.Get("consumer")
 	if consumer == "" {

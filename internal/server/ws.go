@@ -38,12 +38,8 @@ const maxWSMessage = 64 << 10
 // goroutine, started here and ended with the socket, applies settles.
 func (s *Server) subscriptionWS(w http.ResponseWriter, r *http.Request, b *broker.Broker) {
 	topic, sub := r.PathValue("topic"), r.PathValue("sub")
-	consumer, maxInFlight, err := pushParams(r)
+	consumer, maxInFlight, err := pushParams(r, b)
 	if err != nil {
-		s.writeProblem(w, r, err)
-		return
-	}
-	if _, err := b.Subscription(topic, sub); err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
