@@ -177,3 +177,17 @@ func TestE2EGracefulShutdown(t *testing.T) {
 		t.Fatalf("after restart the subscription delivered %v, want only not-acked", ds)
 	}
 }
+
+// With --auto-create-topics=false a publish to an unknown topic is a 404
+// naming the topic, and creates nothing.
+func TestE2ENoAutoCreate(t *testing.T) {
+	p := startServer(t, t.TempDir(), "--auto-create-topics=false")
+	r := p.do("POST", "/v1/topics/ghost/events", `{"n":1}`,
+		"ce-id: 1", "ce-source: /s", "ce-specversion: 1.0", "ce-type: T", "Content-Type: application/json")
+	if r.status != http.StatusNotFound || !strings.Contains(string(r.body), `"field":"topic"`) {
+		t.Fatalf("publish to an unknown topic: %d %s, want 404 naming the topic", r.status, r.body)
+	}
+	p.must(http.StatusNotFound, "GET", "/v1/topics/ghost", nil)
+	p.must(http.StatusCreated, "PUT", "/v1/topics/ghost", `{}`)
+	publishBinary(p, "ghost", "1")
+}
