@@ -14,16 +14,15 @@ import (
 type Option func(*clientOptions)
 
 type clientOptions struct {
-	source       string
-	batchSize    int
-	batchBytes   int
-	linger       time.Duration
-	maxInFlight  int
-	keyFunc      func(*Event) string
-	sync         commitlog.SyncPolicy
-	logger       *slog.Logger
-	autoCreate   bool
-	defaultTopic broker.TopicConfig
+	source      string
+	batchSize   int
+	batchBytes  int
+	linger      time.Duration
+	maxInFlight int
+	keyFunc     func(*Event) string
+	sync        commitlog.SyncPolicy
+	logger      *slog.Logger
+	autoCreate  bool
 }
 
 func defaultClientOptions() clientOptions {

@@ -177,11 +177,6 @@ func (c *cursorState) apply(o *op) {
 	}
 }
 
-// isRedriven reports whether a dead letter was already redriven.
-func (c *cursorState) isRedriven(dlqOffset int64) bool {
-	return dlqOffset < c.redrivenBelow || c.redriven[dlqOffset]
-}
-
 // snapshotOps lists the operations that rebuild the state from nothing.
 func (c *cursorState) snapshotOps() []op {
 	ops := []op{{kind: opDLQTopic, text: c.dlqTopic}, {kind: opRedrivenBelow, offset: c.redrivenBelow},

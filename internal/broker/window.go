@@ -504,5 +504,3 @@ func (s *subscription) pick(consumer string, n int, now int64) []*entry {
 	}
 	return out
 }
-
-func (s *subscription) readyLen() int { return len(s.ready) - s.readyHead }

@@ -82,7 +82,6 @@ type batchInfo struct {
 	maxTS      int64
 }
 
-func (b batchInfo) lastOffset() int64 { return b.baseOffset + int64(b.count) - 1 }
 func (b batchInfo) nextOffset() int64 { return b.baseOffset + int64(b.count) }
 
 // encodeBatch appends the encoded batch for recs to dst with base offset 0;

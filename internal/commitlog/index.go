@@ -58,15 +58,6 @@ func (ix *index) add(e indexEntry) {
 	ix.mu.Unlock()
 }
 
-func (ix *index) last() (indexEntry, bool) {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	if len(ix.entries) == 0 {
-		return indexEntry{}, false
-	}
-	return ix.entries[len(ix.entries)-1], true
-}
-
 // lookupOffset returns the position of the last indexed batch whose first
 // offset is at most offset (0 when none is).
 func (ix *index) lookupOffset(offset int64) indexEntry {

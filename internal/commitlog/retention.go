@@ -76,10 +76,14 @@ func (l *Log) Sync() error {
 // Appends waiting for the writer fail with ErrClosed; reads in progress
 // finish.
 func (l *Log) Close() error {
-	if !l.closed.CompareAndSwap(false, true) {
+	// Setting closed under sendMu waits out appends that are sending; later
+	// ones see closed and never send.
+	l.sendMu.Lock()
+	if l.closed.Load() {
+		l.sendMu.Unlock()
 		return ErrClosed
 	}
-	l.sendMu.Lock() // wait out appends that are sending; later ones see closed
+	l.closed.Store(true)
 	l.sendMu.Unlock()
 	close(l.closing)
 	l.wg.Wait()
