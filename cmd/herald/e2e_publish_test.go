@@ -41,6 +41,11 @@ func readEvents(t *testing.T, p *proc, query string) []map[string]any {
 func TestE2EPublishThreeModesAndReadBack(t *testing.T) {
 	p := startServer(t, t.TempDir())
 	p.must(http.StatusCreated, "PUT", "/v1/topics/orders", `{"partitions": 3}`)
+	p.must(http.StatusOK, "PUT", "/v1/topics/orders", `{"partitions": 3}`)       // idempotent
+	p.must(http.StatusConflict, "PUT", "/v1/topics/orders", `{"partitions": 5}`) // another configuration
+	p.must(http.StatusCreated, "PUT", "/v1/topics/orders/subscriptions/audit", `{}`)
+	p.must(http.StatusOK, "PUT", "/v1/topics/orders/subscriptions/audit", `{}`)
+	p.must(http.StatusConflict, "PUT", "/v1/topics/orders/subscriptions/audit", `{"ordering": "key"}`)
 
 	res := publishBinary(p, "orders", "b-1", "ce-partitionkey: alice", "ce-subject: eu/1").json(t)
 	if r := res["results"].([]any)[0].(map[string]any); r["id"] != "b-1" || r["duplicate"] != false {
