@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -61,32 +62,38 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 		return err
 	}
 	// Prefetch: deliveries are fetched ahead of the handlers, into a FIFO
-	// queue that concurrency workers drain, so one fetch (a durable write at
-	// the broker) serves many events. credits bound what is fetched but not
-	// yet handled. Settles run on their own goroutines: a handler's slot is
-	// free while its ack is being made durable, and concurrent acks share
-	// fsyncs and frames. On stop, what was already fetched is handled and
-	// settled before Subscribe returns.
+	// queue that concurrency workers drain, so one fetch serves many
+	// events. credits bound what is fetched but not yet handled. Acks go to
+	// one acker that sends what has gathered as one AckMany (one frame and
+	// one fsync for many), several batches in flight; nacks and rejects,
+	// the rare case, run on their own goroutines. A handler's slot is free
+	// while its settle is being made durable. On stop, what was already
+	// fetched is handled and settled before Subscribe returns.
 	prefetch := max(o.prefetch, o.concurrency)
 	if o.prefetch == 0 {
 		prefetch = max(4*o.concurrency, 64)
 	}
-	queue := make(chan broker.Delivery, prefetch)
+	queue := make(chan queued, prefetch)
 	credits := make(chan struct{}, prefetch)
 	for range prefetch {
 		credits <- struct{}{}
 	}
+	ack := newAcker(c, topic, subscription, prefetch)
 	var workers, settles sync.WaitGroup
 	for range o.concurrency {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			for d := range queue {
-				settle := c.handle(ctx, topic, subscription, d, h)
+			for q := range queue {
+				handled, err := c.handle(q, topic, subscription, h)
 				credits <- struct{}{}
-				if settle != nil {
+				switch {
+				case !handled:
+				case err == nil:
+					ack.add(q.d)
+				default:
 					settles.Add(1)
-					go func() { defer settles.Done(); settle() }()
+					go func() { defer settles.Done(); c.settle(ctx, topic, subscription, q.d, err) }()
 				}
 			}
 		}()
@@ -94,6 +101,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 	defer func() {
 		close(queue)
 		workers.Wait()
+		ack.close()
 		settles.Wait()
 	}()
 	backoff := 50 * time.Millisecond
@@ -104,8 +112,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 			return nil
 		}
 		n := 1 + takeFree(credits, prefetch-1)
-		// Every fetch is a durable write at the broker: wait a moment for
-		// half the credits, so fetches stay large.
+		// Wait a moment for half the credits, so fetches stay large.
 		if want := (prefetch + 1) / 2; n < want {
 			n += gatherSlots(ctx, credits, want-n, batchWait)
 		}
@@ -133,33 +140,151 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 			continue
 		}
 		backoff = 50 * time.Millisecond
+		if len(deliveries) == 0 {
+			continue
+		}
+		fb := newFetchBatch(ctx, deliveries)
 		for _, d := range deliveries {
-			queue <- d // never blocks: credits bound the queue
+			queue <- queued{d: d, batch: fb} // never blocks: credits bound the queue
 		}
 	}
 }
 
-// handle runs the handler for one delivery and returns the settle to run
-// (nil when the delivery was skipped). The handler's context survives the
-// Subscribe context (a stop lets it finish) but ends at the lease
-// deadline. A delivery whose lease ended while it waited in the prefetch
-// queue is skipped: the broker gives it out again.
-func (c *Client) handle(ctx context.Context, topic, sub string, d broker.Delivery, h Handler) (settle func()) {
+// queued is one prefetched delivery waiting for a handler.
+type queued struct {
+	d     broker.Delivery
+	batch *fetchBatch
+}
+
+// fetchBatch is the handler context the deliveries of one fetch share:
+// their leases end together, and one context with a deadline per fetch is
+// much cheaper than one per event. The last handler to finish releases it.
+type fetchBatch struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	left   atomic.Int32
+}
+
+func newFetchBatch(ctx context.Context, ds []broker.Delivery) *fetchBatch {
+	deadline := ds[0].Deadline
+	for _, d := range ds[1:] {
+		if d.Deadline.Before(deadline) {
+			deadline = d.Deadline
+		}
+	}
+	fb := &fetchBatch{}
+	// The handler's context survives the Subscribe context (a stop lets
+	// it finish) but ends at the lease deadline.
+	fb.ctx, fb.cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	fb.left.Store(int32(len(ds)))
+	return fb
+}
+
+func (fb *fetchBatch) done() {
+	if fb.left.Add(-1) == 0 {
+		fb.cancel()
+	}
+}
+
+// handle runs the handler for one delivery and returns its result;
+// handled is false when the delivery was skipped: its lease ended while it
+// waited in the prefetch queue, and the broker gives it out again.
+func (c *Client) handle(q queued, topic, sub string, h Handler) (handled bool, err error) {
+	defer q.batch.done()
+	d := q.d
 	if !d.Deadline.IsZero() && time.Now().After(d.Deadline) {
-		return nil
+		return false, nil
 	}
 	m := &Message{
 		Event: d.Event.Event, Topic: topic, Subscription: sub, Partition: d.Event.Partition,
 		Offset: d.Event.Offset, PublishTime: d.Event.PublishTime, Attempt: d.Attempt,
 		Deadline: d.Deadline, c: c, token: d.Token,
 	}
-	hctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), d.Deadline)
-	err := runHandler(hctx, h, m)
-	cancel()
-	return func() { c.settle(ctx, topic, sub, d, err) }
+	return true, runHandler(q.batch.ctx, h, m)
 }
 
-// settle acks, nacks or rejects a handled delivery by its handler's result.
+// acker gathers the acks of one Subscribe and sends them in batches: it
+// takes whatever has queued up, sends it as one AckMany, and goes on
+// gathering while up to ackersInFlight batches are being made durable.
+type acker struct {
+	c          *Client
+	topic, sub string
+	in         chan broker.Delivery
+	sem        chan struct{}
+	wg         sync.WaitGroup
+}
+
+// Bounds of the acker: batches in flight, and acks per batch.
+const (
+	ackersInFlight = 4
+	maxAckBatch    = 1024
+)
+
+func newAcker(c *Client, topic, sub string, buffer int) *acker {
+	a := &acker{c: c, topic: topic, sub: sub, in: make(chan broker.Delivery, buffer),
+		sem: make(chan struct{}, ackersInFlight)}
+	a.wg.Add(1)
+	go a.run()
+	return a
+}
+
+func (a *acker) add(d broker.Delivery) { a.in <- d }
+
+// close sends what is queued and waits until every ack is answered.
+func (a *acker) close() {
+	close(a.in)
+	a.wg.Wait()
+}
+
+func (a *acker) run() {
+	defer a.wg.Done()
+	for d := range a.in {
+		batch := []broker.Delivery{d}
+	gather:
+		for len(batch) < maxAckBatch {
+			select {
+			case d, ok := <-a.in:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, d)
+			default:
+				break gather
+			}
+		}
+		a.sem <- struct{}{}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			defer func() { <-a.sem }()
+			a.send(batch)
+		}()
+	}
+}
+
+// send acks one batch; a failed ack is logged, and its event is delivered
+// again, which an idempotent handler tolerates.
+func (a *acker) send(batch []broker.Delivery) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tokens := make([]string, len(batch))
+	for i := range batch {
+		tokens[i] = batch[i].Token
+	}
+	errs, err := a.c.backend.AckMany(ctx, a.topic, a.sub, tokens)
+	for i, d := range batch {
+		e := err
+		if e == nil {
+			e = errs[i]
+		}
+		if e != nil {
+			a.c.opts.logger.Warn("settling failed; the event will be redelivered", "topic", a.topic,
+				"subscription", a.sub, "partition", d.Event.Partition, "offset", d.Event.Offset, "err", e)
+		}
+	}
+}
+
+// settle nacks or rejects a handled delivery by its handler's error.
 func (c *Client) settle(ctx context.Context, topic, sub string, d broker.Delivery, err error) {
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer scancel()
@@ -169,8 +294,6 @@ func (c *Client) settle(ctx context.Context, topic, sub string, d broker.Deliver
 		serr  error
 	)
 	switch {
-	case err == nil:
-		serr = c.backend.Ack(sctx, topic, sub, d.Token)
 	case errors.As(err, &perm):
 		serr = c.backend.Reject(sctx, topic, sub, d.Token, err.Error())
 	case errors.As(err, &after):

@@ -90,8 +90,10 @@ func (b *Broker) sub(topicName, name string) (*subscription, error) {
 // end if it is the one that would settle them). When the subscription as a
 // whole holds MaxInFlight leases, Fetch waits for other consumers to settle.
 //
-// Deliveries are durable before Fetch returns: a restart keeps the lease
-// and its attempt count. Deliveries that the caller drops (its ctx ended
+// Deliveries are written before Fetch returns, but not fsynced: a restart
+// after the process is killed keeps the lease and its attempt count; after
+// a power loss a lease not yet covered by a later fsync is forgotten and
+// the event is delivered again at once. Deliveries that the caller drops (its ctx ended
 // after they were leased) come back when the lease expires.
 func (b *Broker) Fetch(ctx context.Context, topic, sub, consumer string, max int) ([]Delivery, error) {
 	if err := b.enter(); err != nil {
@@ -161,7 +163,11 @@ func (s *subscription) fetch(ctx context.Context, consumer string, max int) ([]D
 					leaseID: e.lease.id, deadline: e.lease.deadline, consumer: consumer}
 			}
 			s.mu.Unlock()
-			err := s.appendOps(context.WithoutCancel(ctx), ops)
+			// A lease needs no fsync of its own: losing it in a power cut
+			// only makes the event deliverable again sooner, with its
+			// attempt count one lower (at-least-once holds). The settle
+			// that follows is fsynced, and its fsync covers the lease.
+			err := s.journalOps(context.WithoutCancel(ctx), ops, true)
 			s.jmu.RUnlock()
 			if needDL {
 				s.kickTimekeeper()

@@ -368,6 +368,17 @@ func (j *journal) replay(st *cursorState) (int64, error) {
 
 // append makes ops durable (under SyncAlways) as one batch.
 func (j *journal) append(ctx context.Context, ops []op) error {
+	return j.write(ctx, ops, false)
+}
+
+// appendUnsynced writes ops as one batch without waiting for their fsync:
+// they survive the process being killed, and a power loss only until the
+// next append's fsync, which covers them too (see AppendUnsynced).
+func (j *journal) appendUnsynced(ctx context.Context, ops []op) error {
+	return j.write(ctx, ops, true)
+}
+
+func (j *journal) write(ctx context.Context, ops []op, unsynced bool) error {
 	if len(ops) == 0 {
 		return nil
 	}
@@ -384,7 +395,11 @@ func (j *journal) append(ctx context.Context, ops []op) error {
 		buf = appendOp(buf, &ops[i])
 		recs[i] = commitlog.Record{Timestamp: ts, Value: buf[start:len(buf):len(buf)]}
 	}
-	if _, err := j.log.Append(ctx, recs); err != nil {
+	appendRecs := j.log.Append
+	if unsynced {
+		appendRecs = j.log.AppendUnsynced
+	}
+	if _, err := appendRecs(ctx, recs); err != nil {
 		return fmt.Errorf("write subscription state: %w", err)
 	}
 	j.ops.Add(int64(len(ops)))

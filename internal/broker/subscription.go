@@ -318,7 +318,12 @@ func (s *subscription) timekeeper() {
 // which is how a subscription recovers from a failed write without a
 // restart.
 func (s *subscription) appendOps(ctx context.Context, ops []op) error {
-	err := s.j.append(ctx, ops)
+	return s.journalOps(ctx, ops, false)
+}
+
+// journalOps is appendOps; unsynced returns before the fsync (leases).
+func (s *subscription) journalOps(ctx context.Context, ops []op, unsynced bool) error {
+	err := s.j.write(ctx, ops, unsynced)
 	var failed *commitlog.FailedError
 	if errors.As(err, &failed) {
 		s.needCompact.Store(true)

@@ -18,7 +18,10 @@ type appendRequest struct {
 	maxTS int64
 	base  int64 // set by the writer
 	err   error // set by the writer
-	done  chan struct{}
+	// written: answer once the batch is written, without waiting for its
+	// fsync (AppendUnsynced).
+	written bool
+	done    chan struct{}
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -32,6 +35,22 @@ var requestPool = sync.Pool{New: func() any {
 // If ctx ends while the batch is waiting for the writer, Append returns the
 // context's error and the batch may or may not have been stored.
 func (l *Log) Append(ctx context.Context, recs []Record) (int64, error) {
+	return l.append(ctx, recs, false)
+}
+
+// AppendUnsynced is Append that returns once the batch is written to its
+// segment file, without waiting for the fsync: the batch survives the
+// process being killed, and becomes durable against a power loss with the
+// fsync that follows (under SyncAlways, the one the syncer starts at once).
+// Readers see it only once it is durable, as with Append. Use it for
+// records whose loss in a power cut is harmless, such as a subscription's
+// lease records: a later Append to the same log returns only after
+// everything written before it is durable too.
+func (l *Log) AppendUnsynced(ctx context.Context, recs []Record) (int64, error) {
+	return l.append(ctx, recs, true)
+}
+
+func (l *Log) append(ctx context.Context, recs []Record, unsynced bool) (int64, error) {
 	if l.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -39,7 +58,7 @@ func (l *Log) Append(ctx context.Context, recs []Record) (int64, error) {
 		return 0, f
 	}
 	req := requestPool.Get().(*appendRequest)
-	req.err, req.base = nil, 0
+	req.err, req.base, req.written = nil, 0, unsynced
 	defer func() {
 		if req != nil {
 			requestPool.Put(req)
@@ -126,6 +145,7 @@ func (l *Log) writer() {
 			}
 			var w written
 			buf, w = l.write(group, buf[:0])
+			w.group = answerWritten(w.group, w.err)
 			l.syncCh <- w
 			if cap(buf) > 2*maxGroupBytes {
 				buf = nil
@@ -134,6 +154,23 @@ func (l *Log) writer() {
 			return
 		}
 	}
+}
+
+// answerWritten answers the AppendUnsynced requests of a group that has
+// just been written (with err, the write's outcome) and returns the
+// requests still waiting for the fsync. The answered ones belong to their
+// appenders again and must not be touched after.
+func answerWritten(group []*appendRequest, err error) []*appendRequest {
+	waiting := group[:0]
+	for _, r := range group {
+		if r.written {
+			r.err = err
+			r.done <- struct{}{}
+			continue
+		}
+		waiting = append(waiting, r)
+	}
+	return waiting
 }
 
 // syncer makes written groups durable (under SyncAlways, one fsync for all

@@ -319,3 +319,46 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// AppendUnsynced answers after the write, before the fsync: with every
+// fsync failing it still succeeds, its record never becomes visible, and
+// the next Append reports the failed fsync. Without faults its records
+// are readable and survive a reopen like any other.
+func TestAppendUnsyncedDoesNotWaitForTheFsync(t *testing.T) {
+	dir := t.TempDir()
+	fs := vfs.NewFaulty(vfs.OS)
+	l, err := Open(dir, Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base, err := l.AppendUnsynced(context.Background(), []Record{rec(0, 0)}); err != nil || base != 0 {
+		t.Fatalf("AppendUnsynced = %d, %v; want 0, nil", base, err)
+	}
+	mustAppend(t, l, rec(1, 1))
+	if got := readAll(t, l, 0); len(got) != 2 || !sameRecord(got[0], rec(0, 0)) {
+		t.Fatalf("read %d records after AppendUnsynced+Append, want 2 starting with the unsynced one", len(got))
+	}
+
+	fs.SetInjector(func(op vfs.Op, _ string) vfs.Fault {
+		if op == vfs.OpSync {
+			return vfs.Fault{Err: vfs.ErrInjected}
+		}
+		return vfs.Fault{}
+	})
+	if base, err := l.AppendUnsynced(context.Background(), []Record{rec(2, 2)}); err != nil || base != 2 {
+		t.Fatalf("AppendUnsynced with failing fsyncs = %d, %v; want 2, nil (it must not wait for the fsync)", base, err)
+	}
+	var failed *FailedError
+	if _, err := l.Append(context.Background(), []Record{rec(3, 3)}); !errors.As(err, &failed) {
+		t.Fatalf("Append after the unsynced record's fsync failed: %v, want FailedError", err)
+	}
+	if l.Next() != 2 {
+		t.Fatalf("Next = %d: a record whose fsync failed became visible", l.Next())
+	}
+	fs.SetInjector(nil)
+	l.Close()
+	l = openLog(t, dir, Options{})
+	if got := readAll(t, l, 0); len(got) < 2 || !sameRecord(got[1], rec(1, 1)) {
+		t.Fatalf("after reopen read %d records, want at least the 2 acknowledged", len(got))
+	}
+}

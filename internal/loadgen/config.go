@@ -44,7 +44,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Duration, "duration", 0, "send for this long instead of --events")
 	fs.IntVar(&c.Producers, "producers", 1, "concurrent publishers")
 	fs.IntVar(&c.Consumers, "consumers", 1, "concurrent consumers (handlers) per subscription")
-	fs.IntVar(&c.Batch, "batch", 1000, "publish batch size")
+	fs.IntVar(&c.Batch, "batch", 1000, "publish batch size; consumers fetch about as many at a time")
 	fs.IntVar(&c.Rate, "rate", 0, "fixed publish rate in events/s (latency mode); 0 = as fast as possible")
 	fs.BoolVar(&c.Sync, "sync", false, "publish one event at a time and wait for each acknowledgement")
 	fs.IntVar(&c.Subscriptions, "subscriptions", 0, "publish: also run this many subscriptions that each receive everything")

@@ -51,7 +51,9 @@ func (r *run) startSubscriptions(ctx context.Context, n int, e2e bool) (*consume
 				}
 				return nil
 			}, herald.WithStart(herald.FromEarliest), herald.Concurrency(r.cfg.Consumers),
-				herald.WithMaxInFlight(max(1000, 4*r.cfg.Consumers)))
+				// A fetch asks for half the prefetch credits: about --batch.
+				herald.Prefetch(max(2*r.cfg.Batch, 4*r.cfg.Consumers)),
+				herald.WithMaxInFlight(max(1000, 4*r.cfg.Consumers, 2*r.cfg.Batch)))
 			mu.Lock()
 			g.lat.addAll(local)
 			mu.Unlock()

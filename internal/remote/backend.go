@@ -22,6 +22,7 @@ type Backend interface {
 	Seek(ctx context.Context, topic, sub string, pos broker.StartPosition) error
 	Fetch(ctx context.Context, topic, sub, consumer string, max int) ([]broker.Delivery, error)
 	Ack(ctx context.Context, topic, sub, token string) error
+	AckMany(ctx context.Context, topic, sub string, tokens []string) (errs []error, err error)
 	Nack(ctx context.Context, topic, sub, token string, delay time.Duration, lastErr string) error
 	Extend(ctx context.Context, topic, sub, token string) error
 	Reject(ctx context.Context, topic, sub, token, reason string) error

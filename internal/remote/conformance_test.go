@@ -305,3 +305,42 @@ func TestResultsMatchTheEmbeddedBroker(t *testing.T) {
 		t.Errorf("subscription config:\nembedded %+v\nremote   %+v", emb.sub.Config, rem.sub.Config)
 	}
 }
+
+// AckMany answers one outcome per token, in order, the same on both
+// backends: acked leases settle (a second AckMany finds them gone), and a
+// bad token fails alone without failing the others.
+func TestAckManyMatchesTheEmbeddedBroker(t *testing.T) {
+	for name, b := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t)
+			if _, err := b.Publish(ctx, "t", newEvents(3, 10)); err != nil {
+				t.Fatal(err)
+			}
+			ds := fetchN(t, b, "t", "s", 3)
+			tokens := []string{ds[0].Token, "garbage", ds[1].Token, ds[2].Token}
+			errs, err := b.AckMany(ctx, "t", "s", tokens)
+			if err != nil {
+				t.Fatalf("AckMany: %v", err)
+			}
+			want := []error{nil, broker.ErrUnknownToken, nil, nil}
+			for i := range want {
+				if (want[i] == nil) != (errs[i] == nil) || (want[i] != nil && !errors.Is(errs[i], want[i])) {
+					t.Errorf("errs[%d] = %v, want %v", i, errs[i], want[i])
+				}
+			}
+			errs, err = b.AckMany(ctx, "t", "s", tokens[:1])
+			if err != nil || len(errs) != 1 || !errors.Is(errs[0], broker.ErrLeaseExpired) {
+				t.Errorf("acking again = %v, %v; want one ErrLeaseExpired", errs, err)
+			}
+			// A failure of the whole call may come as err or as every
+			// token's outcome (remote): callers look at both.
+			errs, err = b.AckMany(ctx, "t", "nope", tokens[:1])
+			if err == nil && len(errs) == 1 {
+				err = errs[0]
+			}
+			if !errors.Is(err, broker.ErrSubscriptionNotFound) {
+				t.Errorf("AckMany on a missing subscription = %v, want ErrSubscriptionNotFound", err)
+			}
+		})
+	}
+}

@@ -76,6 +76,49 @@ func (c *Conn) Ack(ctx context.Context, topic, sub, token string) error {
 	return c.settle(ctx, opAck, 0, wire.SettleItem{Topic: topic, Sub: sub, Token: clip(token)})
 }
 
+// AckMany acks several deliveries of one subscription, as broker.AckMany:
+// they travel in one ACK frame (with any other acks queued meanwhile) and
+// the server makes them durable with one write. errs[i] is the outcome for
+// tokens[i]; err is set only when ctx ends or no connection can be made.
+// A failure of the whole batch (a missing subscription) comes as every
+// token's outcome, where broker.AckMany returns it as err.
+func (c *Conn) AckMany(ctx context.Context, topic, sub string, tokens []string) (errs []error, err error) {
+	errs = make([]error, len(tokens))
+	todo := make([]int, len(tokens)) // indexes of tokens still to send
+	for i := range todo {
+		todo[i] = i
+	}
+	for attempt := 1; len(todo) > 0; attempt++ {
+		s, err := c.session(ctx, opAck)
+		if err != nil {
+			return nil, err
+		}
+		items := make([]*settleItem, len(todo))
+		for j, i := range todo {
+			items[j] = &settleItem{op: opAck, item: wire.SettleItem{Topic: topic, Sub: sub, Token: clip(tokens[i])},
+				done: make(chan error, 1)}
+		}
+		if err := s.queueSettles(0, items); err != nil {
+			continue
+		}
+		resend := todo[:0] // written at or behind the index being read
+		for j, it := range items {
+			select {
+			case err := <-it.done:
+				if attempt < maxResends && notApplied(err) {
+					resend = append(resend, todo[j])
+					continue
+				}
+				errs[todo[j]] = err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		todo = resend
+	}
+	return errs, nil
+}
+
 // Nack returns a delivery for a later attempt, as broker.Nack.
 func (c *Conn) Nack(ctx context.Context, topic, sub, token string, delay time.Duration, lastErr string) error {
 	return c.settle(ctx, opNack, 1, wire.SettleItem{Topic: topic, Sub: sub, Token: clip(token), Delay: delay, Text: clip(lastErr)})

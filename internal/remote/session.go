@@ -142,6 +142,22 @@ func (s *session) queueSettle(kind int, it *settleItem) error {
 	return nil
 }
 
+// queueSettles adds several settle items of one kind under one lock.
+func (s *session) queueSettles(kind int, items []*settleItem) error {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return s.err
+	}
+	s.settleQ[kind] = append(s.settleQ[kind], items...)
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 // cancel asks the server to end the waiting FETCH id. It never blocks:
 // with the queue full the cancel is dropped, and the server ends the
 // fetch when its wait (at most fetchWaitCap) runs out.

@@ -395,6 +395,12 @@ func (sc *streamConn) settle(t wire.Type, id uint64, payload []byte) ([]byte, er
 		return nil, err
 	}
 	statuses := make([]*wire.Error, len(items))
+	if t == wire.TypeAck {
+		sc.ackMany(items, statuses)
+		b, start := wire.BeginFrame(nil, wire.TypeSettled, id)
+		b = wire.AppendSettled(b, statuses)
+		return b, wire.EndFrame(b, start)
+	}
 	one := func(i int) {
 		it := &items[i]
 		var err error
@@ -436,6 +442,43 @@ func (sc *streamConn) settle(t wire.Type, id uint64, payload []byte) ([]byte, er
 	b, start := wire.BeginFrame(nil, wire.TypeSettled, id)
 	b = wire.AppendSettled(b, statuses)
 	return b, wire.EndFrame(b, start)
+}
+
+// ackMany acks items with one journal write per subscription
+// (broker.AckMany), so a frame of acks costs one fsync, not one each, and
+// fills statuses.
+func (sc *streamConn) ackMany(items []wire.SettleItem, statuses []*wire.Error) {
+	type subKey struct{ topic, sub string }
+	groups := make(map[subKey][]int, 1)
+	for i := range items {
+		k := subKey{items[i].Topic, items[i].Sub}
+		groups[k] = append(groups[k], i)
+	}
+	fail := func(i int, err error) {
+		statuses[i] = wire.ErrorFor(err)
+		if statuses[i].Code == wire.CodeInternal {
+			sc.log.Error("stream ack failed", "topic", items[i].Topic, "subscription", items[i].Sub, "err", err)
+		}
+	}
+	var wg sync.WaitGroup
+	for k, idx := range groups {
+		wg.Go(func() {
+			tokens := make([]string, len(idx))
+			for j, i := range idx {
+				tokens[j] = items[i].Token
+			}
+			errs, err := sc.b.AckMany(sc.work, k.topic, k.sub, tokens)
+			for j, i := range idx {
+				switch {
+				case err != nil:
+					fail(i, err)
+				case errs[j] != nil:
+					fail(i, errs[j])
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (sc *streamConn) read(id uint64, payload []byte) ([]byte, error) {
