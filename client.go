@@ -37,7 +37,7 @@ func Open(dir string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("herald: open %s: %w", dir, err)
 	}
-	return newClient(b, o), nil
+	return newClient(remote.Embedded(b), o), nil
 }
 
 func newClient(b remote.Backend, o clientOptions) *Client {

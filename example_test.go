@@ -117,3 +117,38 @@ func ExampleClient_Replay() {
 	// 1 PasswordChanged alice
 	// 2 LoggedOut alice
 }
+
+// Print what a topic holds, then follow it: a tail keeps no state and
+// affects no subscription.
+func ExampleClient_Tail() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	client, err := herald.Open(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	client.PublishSync(ctx, "orders", herald.Event{Type: "OrderPlaced", Subject: "eu/1"})
+	client.PublishSync(ctx, "orders", herald.Event{Type: "OrderPaid", Subject: "eu/1"})
+
+	// What is stored now, then return.
+	client.Tail(ctx, "orders", func(m *herald.Message) error {
+		fmt.Println("stored:", m.Partition, m.Offset, m.Type)
+		return nil
+	})
+	// New events as they come, until the context ends (here: after one).
+	follow, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	go client.PublishSync(ctx, "orders", herald.Event{Type: "OrderShipped", Subject: "eu/1"})
+	client.Tail(follow, "orders", func(m *herald.Message) error {
+		fmt.Println("live:", m.Partition, m.Offset, m.Type)
+		stop()
+		return nil
+	}, herald.Follow(), herald.TailFrom(herald.FromOffset(2)))
+	// Output:
+	// stored: 0 0 OrderPlaced
+	// stored: 0 1 OrderPaid
+	// live: 0 2 OrderShipped
+}

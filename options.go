@@ -185,3 +185,34 @@ func FromTime(t time.Time) StartPosition { return StartPosition{Kind: broker.Sta
 func WithStart(p StartPosition) SubscribeOption {
 	return func(o *subscribeOptions) { o.cfg.Start = p; o.mark("start") }
 }
+
+// TailOption configures Client.Tail.
+type TailOption func(*tailOptions)
+
+type tailOptions struct {
+	start        StartPosition
+	startSet     bool
+	partition    int // -1: every partition
+	onePartition bool
+	follow       bool
+	filter       Filter
+}
+
+// Follow keeps Tail going after the stored events: it calls fn for each
+// new event as it is published, until its context ends.
+func Follow() TailOption { return func(o *tailOptions) { o.follow = true } }
+
+// TailFrom sets where Tail starts: FromEarliest (the default), FromLatest
+// (the default with Follow), FromOffset (in every partition, or in the one
+// TailPartition picks) or FromTime.
+func TailFrom(p StartPosition) TailOption {
+	return func(o *tailOptions) { o.start, o.startSet = p, true }
+}
+
+// TailPartition makes Tail read partition p only.
+func TailPartition(p int) TailOption {
+	return func(o *tailOptions) { o.partition, o.onePartition = p, true }
+}
+
+// TailFilter passes only the events that match f.
+func TailFilter(f Filter) TailOption { return func(o *tailOptions) { o.filter = f } }

@@ -20,18 +20,17 @@ import (
 )
 
 // maxResponseBytes bounds what the client reads of one answer, so a
-// misdirected --url cannot make it read forever. A full page of events
-// (10000 of at most 1 MiB each) would not fit, but the CLI asks for pages
-// far below that.
+// misdirected --url cannot make it read forever. The largest answers the
+// CLI asks for, pages of dead letters, stay far below it.
 const maxResponseBytes = 64 << 20
 
 // Client is a small typed client of the Herald HTTP API (docs/http-api.md).
 // client.go holds the transport and the error mapping; endpoints.go has
-// one method per endpoint.
+// one method per endpoint. The streaming commands (tail, consume) use the
+// Go SDK instead (sdk.go).
 //
-// Every request is bounded by timeout; a long poll adds its wait to it. A
-// stream is bounded by timeout only until its response headers arrive,
-// then by its context. A Client may be used from several goroutines.
+// Every request is bounded by timeout. A Client may be used from several
+// goroutines.
 type Client struct {
 	base    string // "http://127.0.0.1:7070", no trailing slash
 	hc      *http.Client
@@ -69,7 +68,6 @@ type request struct {
 	query       url.Values
 	contentType string
 	body        []byte
-	extra       time.Duration // added to the timeout, for long polls
 }
 
 // response is a successful (2xx) answer, read in full.
@@ -112,7 +110,7 @@ func (c *Client) newRequest(ctx context.Context, r request) (*http.Request, erro
 // do sends r and reads the whole answer. A status of 300 or more becomes
 // an *APIError.
 func (c *Client) do(ctx context.Context, r request) (*response, error) {
-	tctx, cancel := context.WithTimeout(ctx, c.timeout+r.extra)
+	tctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := c.newRequest(tctx, r)
 	if err != nil {
@@ -120,12 +118,12 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, c.transportError(ctx, err, c.timeout+r.extra)
+		return nil, c.transportError(ctx, err, c.timeout)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return nil, c.transportError(ctx, err, c.timeout+r.extra)
+		return nil, c.transportError(ctx, err, c.timeout)
 	}
 	if len(body) > maxResponseBytes {
 		return nil, fmt.Errorf("the answer from %s is over %d MiB; ask for less (--limit)", c.base, maxResponseBytes>>20)
@@ -134,59 +132,6 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		return nil, decodeProblem(resp, body)
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, nil
-}
-
-// stream opens a long-lived GET, such as a Server-Sent Events stream. The
-// timeout bounds only the wait for the response headers; afterwards the
-// body is read until ctx ends or the server closes it. The caller closes
-// the body, which also releases the request.
-func (c *Client) stream(ctx context.Context, r request, accept string) (io.ReadCloser, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(c.timeout, cancel)
-	req, err := c.newRequest(sctx, r)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	req.Header.Set("Accept", accept)
-	resp, err := c.hc.Do(req)
-	if !timer.Stop() {
-		if resp != nil {
-			resp.Body.Close()
-		}
-		cancel()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, c.timeoutError(c.timeout)
-	}
-	if err != nil {
-		cancel()
-		return nil, c.transportError(ctx, err, c.timeout)
-	}
-	if resp.StatusCode >= 300 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		cancel()
-		return nil, decodeProblem(resp, body)
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != accept {
-		resp.Body.Close()
-		cancel()
-		return nil, fmt.Errorf("%s answered with %q instead of %s; is --url a Herald server?", c.base, mt, accept)
-	}
-	return &streamBody{ReadCloser: resp.Body, cancel: cancel}, nil
-}
-
-type streamBody struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (s *streamBody) Close() error {
-	err := s.ReadCloser.Close()
-	s.cancel()
-	return err
 }
 
 // transportError explains a request that got no answer. Cancellation of

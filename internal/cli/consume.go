@@ -2,12 +2,17 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/broker"
 )
 
 var cmdConsume = &command{
@@ -26,7 +31,7 @@ when interrupted. Delivery is at least once: a delivery printed just before
 a crash comes again.
 
 Each delivery is one line like tail's, with the attempt number after the
-first. With --json each is one JSON line as the server sent it:
+first. With --json each is one JSON line, as the HTTP API's pull gives it:
 {"token", "attempt", "deadline", "event"}.
 
 Examples:
@@ -45,7 +50,7 @@ type consumeFlags struct {
 	drain    bool
 }
 
-// maxPullWait is the longest long poll the server allows.
+// maxPullWait bounds --wait, as the HTTP API bounds a pull's wait.
 const maxPullWait = 60 * time.Second
 
 func runConsume(e *env, args []string) error {
@@ -92,84 +97,136 @@ func defaultConsumer() string {
 	return "herald-cli-" + host + "-" + strconv.Itoa(os.Getpid())
 }
 
+// consume pulls with the SDK's Fetch, which leases deliveries without
+// settling them, so every --ack mode (none included) and --count are
+// exact; Subscribe would settle each delivery by its handler's result.
 func (e *env) consume(topic, sub string, f consumeFlags) error {
+	c, err := e.dial()
+	if err != nil {
+		return fmt.Errorf("pull from subscription %q of %q: %w", sub, topic, err)
+	}
+	defer c.Close()
 	received := 0
 	for e.ctx.Err() == nil {
 		n := f.max
 		if f.count > 0 {
 			n = min(n, f.count-received)
 		}
-		ds, err := e.client.Pull(e.ctx, topic, sub, n, f.wait, f.consumer)
+		ms, err := e.pull(c, topic, sub, n, f)
 		if err != nil {
-			err = withHint(err, http.StatusNotFound, "list subscriptions with 'herald subs ls "+topic+"'")
+			if e.ctx.Err() != nil {
+				return nil
+			}
+			err = hintIf(err, herald.ErrSubscriptionNotFound, "list subscriptions with 'herald subs ls "+topic+"'")
+			err = hintIf(err, herald.ErrTopicNotFound, "list topics with 'herald topics ls'")
 			return fmt.Errorf("pull from subscription %q of %q: %w", sub, topic, err)
 		}
-		if len(ds) == 0 {
+		if len(ms) == 0 {
 			if f.drain {
 				return nil
 			}
 			continue
 		}
-		var printed []string
+		var printed []*herald.Message
 		var werr error
-		for i := range ds {
-			if werr = e.printDelivery(&ds[i]); werr != nil {
+		for _, m := range ms {
+			if werr = e.printDelivery(m); werr != nil {
 				break
 			}
-			printed = append(printed, ds[i].Token)
+			printed = append(printed, m)
 		}
-		if err := e.settle(topic, sub, f.ack, printed); err != nil {
+		if err := e.settle(f.ack, printed); err != nil {
 			return err
 		}
 		if werr != nil {
 			return werr
 		}
-		if received += len(ds); f.count > 0 && received >= f.count {
+		if received += len(ms); f.count > 0 && received >= f.count {
 			return nil
 		}
 	}
 	return nil
 }
 
-func (e *env) printDelivery(d *Delivery) error {
-	if e.json {
-		return e.out.jsonLine(d.Raw)
+// pull is one long poll of up to --wait: no deliveries and no error when
+// the wait ended first.
+func (e *env) pull(c *herald.Client, topic, sub string, n int, f consumeFlags) ([]*herald.Message, error) {
+	ctx, cancel := context.WithTimeout(e.ctx, f.wait)
+	defer cancel()
+	ms, err := c.Fetch(ctx, topic, sub, f.consumer, n)
+	if err != nil && e.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, nil
 	}
-	extra := ""
-	if d.Attempt > 1 {
-		extra = e.out.paint(ansiDim, fmt.Sprintf("(attempt %d)", d.Attempt))
-	}
-	return e.out.printf("%s\n", e.out.eventLine(&d.Event, extra))
+	return ms, err
 }
 
-// settle settles the printed deliveries. It runs even when the command is
-// being interrupted, bounded by --timeout, so that what was printed is not
-// delivered again; tokens the server did not settle are reported on
-// stderr.
-func (e *env) settle(topic, sub, mode string, tokens []string) error {
-	if mode == "none" || len(tokens) == 0 {
+// deliveryJSON is a delivery as consume --json prints it: the shape of the
+// HTTP API's pull.
+type deliveryJSON struct {
+	Token    string          `json:"token"`
+	Attempt  int             `json:"attempt"`
+	Deadline time.Time       `json:"deadline"`
+	Event    json.RawMessage `json:"event"`
+}
+
+func (e *env) printDelivery(m *herald.Message) error {
+	ev := storedEvent(m)
+	if e.json {
+		data, err := ev.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		line, err := json.Marshal(deliveryJSON{Token: m.Token(), Attempt: m.Attempt, Deadline: m.Deadline, Event: data})
+		if err != nil {
+			return err
+		}
+		return e.out.jsonLine(line)
+	}
+	extra := ""
+	if m.Attempt > 1 {
+		extra = e.out.paint(ansiDim, fmt.Sprintf("(attempt %d)", m.Attempt))
+	}
+	return e.out.printf("%s\n", e.out.eventLine(&ev, extra))
+}
+
+// settle settles the printed deliveries, all at once (concurrent settles
+// share a frame and a write on the server). It runs even when the command
+// is being interrupted, bounded by --timeout, so that what was printed is
+// not delivered again. A delivery whose lease had already ended is a
+// warning on stderr; any other failure is the command's error.
+func (e *env) settle(mode string, ms []*herald.Message) error {
+	if mode == "none" || len(ms) == 0 {
 		return nil
 	}
-	ctx := context.WithoutCancel(e.ctx)
-	var (
-		results []SettleResult
-		err     error
-	)
-	switch mode {
-	case "ack":
-		results, err = e.client.Ack(ctx, topic, sub, tokens)
-	case "nack":
-		results, err = e.client.Nack(ctx, topic, sub, tokens, "", "nacked with herald consume")
-	case "reject":
-		results, err = e.client.Reject(ctx, topic, sub, tokens, "rejected with herald consume")
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), e.timeout)
+	defer cancel()
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Go(func() {
+			switch mode {
+			case "ack":
+				errs[i] = m.Ack(ctx)
+			case "nack":
+				errs[i] = m.Nack(ctx, "nacked with herald consume")
+			case "reject":
+				errs[i] = m.Reject(ctx, "rejected with herald consume")
+			}
+		})
 	}
-	if err != nil {
-		return fmt.Errorf("%s %d deliveries (they will be delivered again after the ack timeout): %w", mode, len(tokens), err)
-	}
-	for _, r := range results {
-		if r.Status != "ok" {
-			fmt.Fprintf(e.stderr, "herald: warning: %s of delivery %s: %s (it may be delivered again)\n", mode, clean(r.Token), clean(r.Status))
+	wg.Wait()
+	var failed error
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, broker.ErrLeaseExpired), errors.Is(err, broker.ErrUnknownToken):
+			fmt.Fprintf(e.stderr, "herald: warning: %s of delivery %s: %s (it may be delivered again)\n", mode, clean(ms[i].Token()), clean(err.Error()))
+		case failed == nil:
+			failed = err
 		}
+	}
+	if failed != nil {
+		return fmt.Errorf("%s %d deliveries (they will be delivered again after the ack timeout): %w", mode, len(ms), failed)
 	}
 	return nil
 }

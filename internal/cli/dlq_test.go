@@ -2,13 +2,27 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/heraldhq/herald/cloudevent"
 )
+
+// servedEvent is event offset of partition p as the HTTP API serves it.
+func servedEvent(p, offset int) cloudevent.Event {
+	return cloudevent.Event{ID: fmt.Sprintf("e-%d-%d", p, offset), Source: "/shop", SpecVersion: "1.0",
+		Type: "OrderPlaced", Subject: fmt.Sprintf("eu/%d", offset), DataContentType: "application/json",
+		Data: []byte(fmt.Sprintf(`{"n": %d}`, offset)),
+		Extensions: map[string]string{
+			"heraldtopic": "orders", "heraldpartition": strconv.Itoa(p), "heraldoffset": strconv.Itoa(offset),
+			"heraldtime": fmt.Sprintf("2026-11-24T12:00:%02dZ", offset),
+		}}
+}
 
 // deadLetter is one dead letter as docs/http-api.md shows it.
 func deadLetter(id int) string {
-	ev, _ := storedEvent(0, 40+id).MarshalJSON()
+	ev, _ := servedEvent(0, 40+id).MarshalJSON()
 	return fmt.Sprintf(`{"id": %d, "reason": "max deliveries", "error": "db timeout after 30s while writing the invoice row",
 		"attempts": 5, "topic": "orders", "partition": 0, "offset": %d, "subscription": "billing",
 		"time": "2026-11-24T12:00:0%dZ", "redriven": false, "event": %s}`, id, 40+id, id, ev)

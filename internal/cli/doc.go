@@ -1,7 +1,8 @@
 // Package cli is the herald command line: every command of the herald
-// binary except `serve` (and `bench`), as a client of the HTTP API in
-// docs/http-api.md. cmd/herald calls Run; nothing else in Herald imports
-// this package.
+// binary except `serve` (and `bench`). The streaming commands, tail and
+// consume, are clients of the Go SDK (package herald, over the streaming
+// protocol); the others of the HTTP API in docs/http-api.md. cmd/herald
+// calls Run; nothing else in Herald imports this package.
 //
 // What it owns:
 //
@@ -11,8 +12,12 @@
 //     and --timeout on every command, and the help text.
 //   - A small typed HTTP client (client.go for transport and errors,
 //     wire.go for the JSON shapes, endpoints.go with one method per
-//     endpoint, sse.go for reading Server-Sent Events). It speaks
-//     CloudEvents through package cloudevent and has no codec of its own.
+//     endpoint). It speaks CloudEvents through package cloudevent and has
+//     no codec of its own.
+//   - The SDK connection of tail and consume (sdk.go): dialing within
+//     --timeout, its errors worded like the HTTP client's, and events
+//     printed with the herald extensions, exactly as the HTTP API serves
+//     them.
 //   - Output (output.go, eventline.go): aligned tables with restrained
 //     colour on a terminal, or JSON for scripts.
 //   - One file per command group: topics.go, publish.go (and
@@ -42,6 +47,7 @@
 //
 // What it does not do: it keeps no state between runs, has no
 // configuration file, does not retry failed requests (429 and 503 report
-// the server's Retry-After instead), and does not use the push endpoints
+// the server's Retry-After instead; a following tail that loses its
+// connection says how to resume), and does not use the push endpoints
 // (SSE and WebSocket subscriptions); consume pulls.
 package cli

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/heraldhq/herald/cloudevent"
 )
@@ -34,18 +32,18 @@ func decode(r *response, v any, what string) error {
 }
 
 // doJSON sends v as a JSON body.
-func (c *Client) doJSON(ctx context.Context, method string, path []string, v any, extra time.Duration) (*response, error) {
+func (c *Client) doJSON(ctx context.Context, method string, path []string, v any) (*response, error) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode the request: %v", err)
 	}
-	return c.do(ctx, request{method: method, path: path, contentType: "application/json", body: body, extra: extra})
+	return c.do(ctx, request{method: method, path: path, contentType: "application/json", body: body})
 }
 
 // CreateTopic is PUT /v1/topics/{topic}; created is false when the topic
 // already existed with the same configuration.
 func (c *Client) CreateTopic(ctx context.Context, name string, cfg TopicConfig) (t *Topic, created bool, err error) {
-	r, err := c.doJSON(ctx, http.MethodPut, topicPath(name), cfg, 0)
+	r, err := c.doJSON(ctx, http.MethodPut, topicPath(name), cfg)
 	if err != nil {
 		return nil, false, err
 	}
@@ -55,7 +53,7 @@ func (c *Client) CreateTopic(ctx context.Context, name string, cfg TopicConfig) 
 
 // UpdateTopic is PATCH /v1/topics/{topic}.
 func (c *Client) UpdateTopic(ctx context.Context, name string, cfg TopicConfig) (*Topic, error) {
-	r, err := c.doJSON(ctx, http.MethodPatch, topicPath(name), cfg, 0)
+	r, err := c.doJSON(ctx, http.MethodPatch, topicPath(name), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -139,54 +137,9 @@ func (c *Client) Publish(ctx context.Context, topic string, events []cloudevent.
 	return results, nil
 }
 
-// readQuery is where a read of a topic starts. partition < 0 means every
-// partition.
-type readQuery struct {
-	from      string // earliest, latest, an offset or an RFC 3339 time
-	partition int
-	limit     int // 0: the server's default
-}
-
-func (q readQuery) values() url.Values {
-	v := url.Values{}
-	if q.from != "" {
-		v.Set("from", q.from)
-	}
-	if q.partition >= 0 {
-		v.Set("partition", strconv.Itoa(q.partition))
-	}
-	if q.limit > 0 {
-		v.Set("limit", strconv.Itoa(q.limit))
-	}
-	return v
-}
-
-// ReadEvents is GET /v1/topics/{topic}/events: one page of stored events,
-// each carrying the heraldpartition, heraldoffset and heraldtime
-// extensions.
-func (c *Client) ReadEvents(ctx context.Context, topic string, q readQuery) ([]cloudevent.Event, error) {
-	r, err := c.do(ctx, request{method: http.MethodGet, path: topicPath(topic, "events"), query: q.values()})
-	if err != nil {
-		return nil, err
-	}
-	events, err := cloudevent.ParseBatchJSON(r.body)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the events the server sent: %v", err)
-	}
-	return events, nil
-}
-
-// StreamEvents is GET /v1/topics/{topic}/events/stream: a live tail as
-// Server-Sent Events. The caller reads the body with readSSE and closes
-// it.
-func (c *Client) StreamEvents(ctx context.Context, topic string, q readQuery) (io.ReadCloser, error) {
-	q.limit = 0
-	return c.stream(ctx, request{method: http.MethodGet, path: topicPath(topic, "events", "stream"), query: q.values()}, "text/event-stream")
-}
-
 // CreateSubscription is PUT /v1/topics/{topic}/subscriptions/{sub}.
 func (c *Client) CreateSubscription(ctx context.Context, topic, sub string, cfg SubscriptionConfig) (s *Subscription, created bool, err error) {
-	r, err := c.doJSON(ctx, http.MethodPut, subPath(topic, sub), cfg, 0)
+	r, err := c.doJSON(ctx, http.MethodPut, subPath(topic, sub), cfg)
 	if err != nil {
 		return nil, false, err
 	}
@@ -196,7 +149,7 @@ func (c *Client) CreateSubscription(ctx context.Context, topic, sub string, cfg 
 
 // UpdateSubscription is PATCH /v1/topics/{topic}/subscriptions/{sub}.
 func (c *Client) UpdateSubscription(ctx context.Context, topic, sub string, cfg SubscriptionConfig) (*Subscription, error) {
-	r, err := c.doJSON(ctx, http.MethodPatch, subPath(topic, sub), cfg, 0)
+	r, err := c.doJSON(ctx, http.MethodPatch, subPath(topic, sub), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -249,81 +202,11 @@ func (c *Client) Seek(ctx context.Context, topic, sub, start string) (raw []byte
 	body := struct {
 		Start string `json:"start"`
 	}{start}
-	r, err := c.doJSON(ctx, http.MethodPost, subPath(topic, sub, "seek"), body, 0)
+	r, err := c.doJSON(ctx, http.MethodPost, subPath(topic, sub, "seek"), body)
 	if err != nil {
 		return nil, err
 	}
 	return r.body, nil
-}
-
-// pullRequest is the body of a pull.
-type pullRequest struct {
-	Max      int    `json:"max,omitempty"`
-	Wait     string `json:"wait,omitempty"`
-	Consumer string `json:"consumer,omitempty"`
-}
-
-// Pull is POST .../subscriptions/{sub}/pull, a long poll of up to wait.
-func (c *Client) Pull(ctx context.Context, topic, sub string, max int, wait time.Duration, consumer string) ([]Delivery, error) {
-	body := pullRequest{Max: max, Wait: wait.String(), Consumer: consumer}
-	r, err := c.doJSON(ctx, http.MethodPost, subPath(topic, sub, "pull"), body, wait)
-	if err != nil {
-		return nil, err
-	}
-	var answer struct {
-		Deliveries []json.RawMessage `json:"deliveries"`
-	}
-	if err := decode(r, &answer, "pull"); err != nil {
-		return nil, err
-	}
-	out := make([]Delivery, len(answer.Deliveries))
-	for i, raw := range answer.Deliveries {
-		if err := json.Unmarshal(raw, &out[i]); err != nil {
-			return nil, fmt.Errorf("cannot read delivery %d of the pull: %v", i, err)
-		}
-		out[i].Raw = raw
-	}
-	return out, nil
-}
-
-// settleRequest is the body of ack, nack and reject.
-type settleRequest struct {
-	Tokens []string `json:"tokens"`
-	Delay  string   `json:"delay,omitempty"`
-	Error  string   `json:"error,omitempty"`
-	Reason string   `json:"reason,omitempty"`
-}
-
-// settle posts to .../subscriptions/{sub}/{action}.
-func (c *Client) settle(ctx context.Context, topic, sub, action string, req settleRequest) ([]SettleResult, error) {
-	r, err := c.doJSON(ctx, http.MethodPost, subPath(topic, sub, action), req, 0)
-	if err != nil {
-		return nil, err
-	}
-	var answer struct {
-		Results []SettleResult `json:"results"`
-	}
-	if err := decode(r, &answer, action); err != nil {
-		return nil, err
-	}
-	return answer.Results, nil
-}
-
-// Ack is POST .../subscriptions/{sub}/ack.
-func (c *Client) Ack(ctx context.Context, topic, sub string, tokens []string) ([]SettleResult, error) {
-	return c.settle(ctx, topic, sub, "ack", settleRequest{Tokens: tokens})
-}
-
-// Nack is POST .../subscriptions/{sub}/nack; an empty delay lets the retry
-// policy decide.
-func (c *Client) Nack(ctx context.Context, topic, sub string, tokens []string, delay, errText string) ([]SettleResult, error) {
-	return c.settle(ctx, topic, sub, "nack", settleRequest{Tokens: tokens, Delay: delay, Error: errText})
-}
-
-// Reject is POST .../subscriptions/{sub}/reject: straight to the dead
-// letters.
-func (c *Client) Reject(ctx context.Context, topic, sub string, tokens []string, reason string) ([]SettleResult, error) {
-	return c.settle(ctx, topic, sub, "reject", settleRequest{Tokens: tokens, Reason: reason})
 }
 
 // DeadLetters is GET .../subscriptions/{sub}/deadletters; raw is the whole
@@ -366,7 +249,7 @@ func (c *Client) Redrive(ctx context.Context, topic, sub string, ids []int64) (n
 	body := struct {
 		IDs []int64 `json:"ids,omitempty"`
 	}{ids}
-	r, err := c.doJSON(ctx, http.MethodPost, subPath(topic, sub, "deadletters", "redrive"), body, 0)
+	r, err := c.doJSON(ctx, http.MethodPost, subPath(topic, sub, "deadletters", "redrive"), body)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"strconv"
-	"strings"
+	"time"
 
-	"github.com/heraldhq/herald/cloudevent"
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/remote"
 )
 
 var cmdTail = &command{
@@ -35,9 +35,6 @@ Examples:
   herald tail orders --json --follow=false > orders.jsonl`,
 	run: runTail,
 }
-
-// tailPageSize is how many events one GET /events asks for.
-const tailPageSize = 1000
 
 // errLimitReached stops a stream once --limit events are printed.
 var errLimitReached = errors.New("limit reached")
@@ -76,125 +73,75 @@ func runTail(e *env, args []string) error {
 	if err := checkPosition(e.cmd, "from", f.from); err != nil {
 		return err
 	}
-	q := readQuery{from: f.from, partition: f.partition}
-	if f.follow {
-		err = e.tailFollow(topic, q, f.limit)
-	} else {
-		err = e.tailStored(topic, q, f.limit)
+	opts := []herald.TailOption{herald.TailFrom(startPosition(f.from))}
+	if f.partition >= 0 {
+		opts = append(opts, herald.TailPartition(f.partition))
 	}
+	if f.follow {
+		opts = append(opts, herald.Follow())
+	}
+	err = e.tail(topic, f.limit, opts)
 	if errors.Is(err, errLimitReached) || e.ctx.Err() != nil {
 		return nil // Ctrl-C is how a tail ends
 	}
 	if err != nil {
-		err = withHint(err, http.StatusNotFound, "list topics with 'herald topics ls'")
 		return fmt.Errorf("tail %q: %w", topic, err)
 	}
 	return nil
 }
 
-// tailStored prints the events stored when it starts, paging through each
-// partition with GET /events (a numeric from needs a partition, so every
-// page names one).
-func (e *env) tailStored(topic string, q readQuery, limit int) error {
-	t, err := e.client.Topic(e.ctx, topic)
-	if err != nil {
-		return err
+// startPosition reads a position checkPosition accepted.
+func startPosition(v string) herald.StartPosition {
+	switch v {
+	case "earliest":
+		return herald.FromEarliest
+	case "latest":
+		return herald.FromLatest
 	}
-	ends := map[int]int64{}
-	for _, o := range t.Offsets {
-		ends[o.Partition] = o.Next
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return herald.FromOffset(n)
 	}
-	parts := []int{q.partition}
-	if q.partition < 0 {
-		parts = parts[:0]
-		for i := range t.Partitions {
-			parts = append(parts, i)
-		}
-	} else if q.partition >= t.Partitions {
-		return fmt.Errorf("--partition %d: the topic has partitions 0 to %d", q.partition, t.Partitions-1)
-	}
-	printed := 0
-	for _, part := range parts {
-		from := q.from
-		for {
-			page := tailPageSize
-			if limit > 0 {
-				page = min(page, limit-printed)
-			}
-			events, err := e.client.ReadEvents(e.ctx, topic, readQuery{from: from, partition: part, limit: page})
-			if err != nil {
-				return err
-			}
-			for i := range events {
-				if err := e.printEvent(&events[i], nil); err != nil {
-					return err
-				}
-				if printed++; limit > 0 && printed >= limit {
-					return errLimitReached
-				}
-			}
-			if len(events) == 0 {
-				break
-			}
-			last, err := strconv.ParseInt(events[len(events)-1].Extension(cloudevent.ExtHeraldOffset), 10, 64)
-			if err != nil {
-				return fmt.Errorf("the server sent events without a valid %s extension, so the next page is unknown", cloudevent.ExtHeraldOffset)
-			}
-			if end, ok := ends[part]; ok && last+1 >= end {
-				break
-			}
-			from = strconv.FormatInt(last+1, 10)
-		}
-	}
-	return nil
+	t, _ := time.Parse(time.RFC3339Nano, v)
+	return herald.FromTime(t)
 }
 
-// tailFollow prints events from the live stream until ctx ends, the limit
-// is reached, or the server closes the stream.
-func (e *env) tailFollow(topic string, q readQuery, limit int) error {
-	body, err := e.client.StreamEvents(e.ctx, topic, q)
+// tail prints the topic's events through the SDK's Tail: without
+// --follow what was stored when it started, partition by partition; with
+// it, new events until ctx ends, the limit is reached or the connection
+// is lost.
+func (e *env) tail(topic string, limit int, opts []herald.TailOption) error {
+	c, err := e.dial()
 	if err != nil {
 		return err
 	}
-	defer body.Close()
+	defer c.Close()
 	printed := 0
-	err = readSSE(body, func(m sseEvent) error {
-		ev, err := cloudevent.ParseJSON(m.data)
-		if err != nil {
-			return fmt.Errorf("the stream sent message %q that is not a CloudEvent: %v", m.id, err)
-		}
-		if ev.Extension(cloudevent.ExtHeraldPartition) == "" {
-			// The SSE id is <partition>-<offset>.
-			if part, off, ok := strings.Cut(m.id, "-"); ok {
-				ev.SetExtension(cloudevent.ExtHeraldPartition, part)
-				ev.SetExtension(cloudevent.ExtHeraldOffset, off)
-			}
-		}
-		if err := e.printEvent(&ev, m.data); err != nil {
+	err = c.Tail(e.ctx, topic, func(m *herald.Message) error {
+		if err := e.printEvent(m); err != nil {
 			return err
 		}
 		if printed++; limit > 0 && printed >= limit {
 			return errLimitReached
 		}
 		return nil
-	})
-	if err == nil && e.ctx.Err() == nil {
-		return errors.New("the server closed the stream (is it shutting down?); tail again with --from to resume")
+	}, opts...)
+	var lost *remote.ConnError
+	if errors.As(err, &lost) {
+		return fmt.Errorf("lost the connection to the server (%v); tail again with --from to resume", lost.Err)
 	}
-	return err
+	return hintIf(err, herald.ErrTopicNotFound, "list topics with 'herald topics ls'")
 }
 
-// printEvent prints one event: a line for people, or a JSON line (raw, as
-// the server sent it, when given).
-func (e *env) printEvent(ev *cloudevent.Event, raw []byte) error {
+// printEvent prints one event: a line for people, or a JSON line with the
+// herald extensions, as the HTTP API serves stored events.
+func (e *env) printEvent(m *herald.Message) error {
+	ev := storedEvent(m)
 	if !e.json {
-		return e.out.printf("%s\n", e.out.eventLine(ev, ""))
+		return e.out.printf("%s\n", e.out.eventLine(&ev, ""))
 	}
-	if raw == nil {
-		var err error
-		if raw, err = ev.MarshalJSON(); err != nil {
-			return err
-		}
+	raw, err := ev.MarshalJSON()
+	if err != nil {
+		return err
 	}
 	return e.out.jsonLine(raw)
 }

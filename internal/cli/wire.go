@@ -169,23 +169,6 @@ func (s *Subscription) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Delivery is one leased event from a pull.
-type Delivery struct {
-	Token    string           `json:"token"`
-	Attempt  int              `json:"attempt"`
-	Deadline time.Time        `json:"deadline"`
-	Event    cloudevent.Event `json:"event"`
-
-	Raw json.RawMessage `json:"-"`
-}
-
-// SettleResult is the outcome of settling one token: "ok", "expired" or
-// "unknown".
-type SettleResult struct {
-	Token  string `json:"token"`
-	Status string `json:"status"`
-}
-
 // DeadLetter is an event a subscription gave up on.
 type DeadLetter struct {
 	ID           int64            `json:"id"`

@@ -9,9 +9,10 @@ import (
 )
 
 // Backend is what the Go SDK (package herald) needs from Herald. The
-// embedded client passes a *broker.Broker, which has exactly these methods;
-// the remote client passes a *Conn, which implements them over the
-// streaming protocol. One SDK, two transports, one behaviour suite.
+// embedded client passes Embedded(broker): the broker's own methods, with
+// Tail adapted; the remote client passes a *Conn, which implements them
+// over the streaming protocol. One SDK, two transports, one behaviour
+// suite.
 type Backend interface {
 	Publish(ctx context.Context, topic string, events []cloudevent.Event) ([]broker.PublishResult, error)
 	CreateTopic(ctx context.Context, name string, cfg broker.TopicConfig) (broker.TopicInfo, error)
@@ -29,7 +30,54 @@ type Backend interface {
 	Read(ctx context.Context, topic string, partition int, from int64, max int) ([]broker.StoredEvent, error)
 	OffsetForTime(topic string, partition int, t time.Time) (int64, error)
 	Offsets(topic string, partition int) (earliest, next int64, err error)
+	// Tail opens a stream of topic's events from pos that match filter,
+	// as broker.Tail does, of partition alone when partition >= 0 (a
+	// partition the topic lacks gives no events).
+	Tail(ctx context.Context, topic string, partition int, pos broker.StartPosition, filter broker.Filter) (EventStream, error)
 	Close() error
 }
 
-var _ Backend = (*broker.Broker)(nil)
+// EventStream is an open tail of a topic: events in offset order within a
+// partition, partitions interleaved, events held back until their
+// deliverat (see broker.Stream, the embedded one). It is not safe for
+// concurrent use.
+type EventStream interface {
+	// Next returns the next event, waiting for one until ctx ends; a ctx
+	// already done makes it answer with what is ready.
+	Next(ctx context.Context) (broker.StoredEvent, error)
+	// Close ends the stream; Next then fails.
+	Close() error
+}
+
+// Embedded is the Backend of an embedded client: the broker itself, whose
+// Tail is narrowed to one partition on request and returned as an
+// EventStream.
+func Embedded(b *broker.Broker) Backend { return embedded{b} }
+
+type embedded struct{ *broker.Broker }
+
+func (e embedded) Tail(ctx context.Context, topic string, partition int, pos broker.StartPosition, filter broker.Filter) (EventStream, error) {
+	st, err := e.Broker.Tail(ctx, topic, pos, filter)
+	if err != nil {
+		return nil, err
+	}
+	if partition < 0 {
+		return st, nil
+	}
+	return &partitionStream{EventStream: st, partition: partition}, nil
+}
+
+// partitionStream passes the events of one partition.
+type partitionStream struct {
+	EventStream
+	partition int
+}
+
+func (p *partitionStream) Next(ctx context.Context) (broker.StoredEvent, error) {
+	for {
+		ev, err := p.EventStream.Next(ctx)
+		if err != nil || ev.Partition == p.partition {
+			return ev, err
+		}
+	}
+}

@@ -139,7 +139,7 @@ func BenchmarkEmbeddedPublish(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer br.Close()
-			mustTopic(b, br, "bench", broker.TopicConfig{Partitions: 4})
+			mustTopic(b, Embedded(br), "bench", broker.TopicConfig{Partitions: 4})
 			ctx := context.Background()
 			runPublishers(b, batch, func(events []cloudevent.Event) error {
 				_, err := br.Publish(ctx, "bench", events)

@@ -22,7 +22,7 @@ import (
 func backends(t *testing.T) map[string]Backend {
 	t.Helper()
 	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
-	all := map[string]Backend{"embedded": openBroker(t), "remote": dial(t, ts.url)}
+	all := map[string]Backend{"embedded": Embedded(openBroker(t)), "remote": dial(t, ts.url)}
 	for _, b := range all {
 		mustTopic(t, b, "t", broker.TopicConfig{})
 		mustTopic(t, b, "small", broker.TopicConfig{MaxEventBytes: 1024})

@@ -278,24 +278,27 @@ func backoff(minWait, maxWait time.Duration, n int) time.Duration {
 // its *ConnError instead, so a consumer loop sees the connection drop and
 // decides.
 func (c *Conn) roundTrip(ctx context.Context, op string, frame []byte, want wire.Type) ([][]byte, error) {
+	payloads, _, err := c.roundTripOn(ctx, op, frame, want)
+	return payloads, err
+}
+
+// roundTripOn is roundTrip that also returns the session that answered,
+// for a request that leaves state on its connection (a TAIL opening a
+// tail). When ctx ends after the request may have been sent, it returns
+// that session with ctx's error, so the caller can undo the request.
+func (c *Conn) roundTripOn(ctx context.Context, op string, frame []byte, want wire.Type) ([][]byte, *session, error) {
 	fetch := want == wire.TypeDeliveries
 	for attempt := 1; ; attempt++ {
 		s, err := c.session(ctx, op)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		cl := &call{op: op, id: c.ids.Add(1), frame: frame, reply: make(chan result, 1)}
-		wire.SetID(frame, cl.id)
-		if err := s.register(cl); err != nil {
+		cl, sent, err := c.send(ctx, s, op, frame)
+		if !sent {
 			continue // the session just died; this call was not sent
 		}
-		select {
-		case s.out <- cl:
-		case <-s.dead:
-			// fail answers cl, below.
-		case <-ctx.Done():
-			s.forget(cl.id)
-			return nil, ctx.Err()
+		if err != nil {
+			return nil, nil, err
 		}
 		var r result
 		select {
@@ -305,14 +308,35 @@ func (c *Conn) roundTrip(ctx context.Context, op string, frame []byte, want wire
 			if fetch && cl.sent.Load() {
 				s.cancel(cl.id)
 			}
-			return nil, ctx.Err()
+			return nil, s, ctx.Err()
 		}
 		payloads, err := reply(op, r, want)
 		if !fetch && attempt < maxResends && notApplied(err) {
 			continue
 		}
-		return payloads, err
+		return payloads, s, err
 	}
+}
+
+// send registers a call of frame (its id is set here) on s and queues it
+// for the writer; its reply comes on the call's reply channel. sent is
+// false when s died first, so the call was not sent; err is set when ctx
+// ended first.
+func (c *Conn) send(ctx context.Context, s *session, op string, frame []byte) (cl *call, sent bool, err error) {
+	cl = &call{op: op, id: c.ids.Add(1), frame: frame, reply: make(chan result, 1)}
+	wire.SetID(frame, cl.id)
+	if err := s.register(cl); err != nil {
+		return nil, false, nil
+	}
+	select {
+	case s.out <- cl:
+	case <-s.dead:
+		// fail answers cl.
+	case <-ctx.Done():
+		s.forget(cl.id)
+		return nil, true, ctx.Err()
+	}
+	return cl, true, nil
 }
 
 // maxResends bounds how often one call is sent again.

@@ -19,6 +19,11 @@
 //     *cloudevent.FieldError, *broker.QuotaError and
 //     *commitlog.OutOfRangeError, and the message is the server's own.
 //     The conformance tests run the same calls against both and compare.
+//   - Tails (tail.go): a tail of a topic is opened on the server by a
+//     TAIL and read by more TAILs, long polls whose answers are read ahead
+//     into a buffer; a Next whose context ends leaves its TAIL in flight
+//     for the next Next, so no event is lost between calls. A tail lives
+//     on the connection that opened it and ends with it.
 //   - Reconnection (conn.go): see below.
 //
 // # Connection loss, retry and reconnect

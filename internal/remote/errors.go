@@ -33,6 +33,8 @@ var errClosed = fmt.Errorf("%w: the remote connection was closed (Close was call
 //     ErrLeaseExpired.
 //   - Admin calls: a repeated create answers ErrTopicExists or
 //     ErrSubscriptionExists; the rest are reads or idempotent.
+//   - Tail: a tail lives on its connection and ends with it; open a new
+//     one from the last position seen.
 type ConnError struct {
 	// Op is the call: "publish", "fetch", "ack", "CreateTopic"...
 	Op string
@@ -46,6 +48,10 @@ type ConnError struct {
 }
 
 func (e *ConnError) Error() string {
+	if e.Op == opTail {
+		return fmt.Sprintf("%s: connection lost (%v): the tail ended with it; open a new one from the last position seen "+
+			"(the client reconnects by itself)", e.Op, e.Err)
+	}
 	if !e.MaybeApplied {
 		return fmt.Sprintf("%s: %v; it was not applied: retry (the client reconnects by itself)", e.Op, e.Err)
 	}
@@ -86,6 +92,7 @@ const (
 	opExtend  = "extend"
 	opReject  = "reject"
 	opRead    = "read"
+	opTail    = "tail"
 )
 
 var errShuttingDown = errors.New("the server is shutting down")

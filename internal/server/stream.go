@@ -140,6 +140,7 @@ type streamConn struct {
 
 	mu      sync.Mutex
 	fetches map[uint64]*waitingFetch // long polls a CANCEL may end
+	tails   tailStreams              // the connection's open tails (stream_tail.go)
 }
 
 // streamReply is what the writer writes: one or more frames answering one
@@ -229,10 +230,10 @@ func (sc *streamConn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		// A FETCH is made cancellable here, before the next frame (maybe
-		// its CANCEL) is read.
+		// A FETCH or TAIL is made cancellable here, before the next frame
+		// (maybe its CANCEL) is read.
 		var w *waitingFetch
-		if h.Type == wire.TypeFetch {
+		if h.Type == wire.TypeFetch || h.Type == wire.TypeTail {
 			w = &waitingFetch{}
 			w.ctx, w.cancel = context.WithCancel(sc.work)
 			sc.mu.Lock()
@@ -282,7 +283,8 @@ type waitingFetch struct {
 	cancel context.CancelFunc
 }
 
-// handle answers one request on its own goroutine; w is set for a FETCH.
+// handle answers one request on its own goroutine; w is set for a FETCH
+// or TAIL.
 func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte) {
 	defer sc.requests.Done()
 	var reply []byte
@@ -303,6 +305,8 @@ func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte) {
 		reply, err = sc.settle(h.Type, h.ID, payload)
 	case wire.TypeRead:
 		reply, err = sc.read(h.ID, payload)
+	case wire.TypeTail:
+		reply, err = sc.tail(w, h.ID, payload)
 	case wire.TypeCall:
 		reply, err = sc.call(h.ID, payload)
 	default:

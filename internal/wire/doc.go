@@ -6,11 +6,11 @@
 // # What it owns
 //
 // The bytes: the frame (frame.go, drawn there), each payload next to its
-// encoder (publish.go, fetch.go, settle.go, read.go, call.go), and the
-// error body with its stable codes (errors.go), which carry every broker
-// sentinel, field error, quota and offset range across so the client can
-// rebuild errors that errors.Is and errors.As treat exactly like the
-// embedded broker's. Events travel in the storage codec of package
+// encoder (publish.go, fetch.go, settle.go, read.go, tail.go, call.go),
+// and the error body with its stable codes (errors.go), which carry every
+// broker sentinel, field error, quota and offset range across so the
+// client can rebuild errors that errors.Is and errors.As treat exactly
+// like the embedded broker's. Events travel in the storage codec of package
 // cloudevent, so a published event is stored as received, bytes for bytes
 // the record the broker writes.
 //
@@ -33,8 +33,10 @@
 //	ACK NACK EXTEND    SETTLED    a batch of items in, one status per item out
 //	  REJECT
 //	READ               EVENTS     a raw partition read
+//	TAIL               EVENTS     opens or reads a tail of a topic (no stored
+//	                              state), a long poll; max 0 closes it
 //	CALL               RESULT     admin and metadata methods, JSON (low rate)
-//	CANCEL             (none)     ends a waiting FETCH
+//	CANCEL             (none)     ends a waiting FETCH or TAIL
 //	any                ERROR      the whole request failed
 //
 // Pipelining: every request carries an id the client chooses and every
@@ -51,8 +53,8 @@
 // Replies larger than ChunkBytes are split into Continued frames so other
 // replies interleave.
 //
-// Shutdown: the server stops reading, answers waiting fetches with
-// CodeClosed, finishes and answers every other request it read, then
+// Shutdown: the server stops reading, answers waiting fetches and tails
+// with CodeClosed, finishes and answers every other request it read, then
 // sends an ERROR with id 0 and CodeClosed (goodbye) and closes: a request
 // still unanswered at the goodbye was never read, and did not run.
 //

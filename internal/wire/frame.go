@@ -21,7 +21,7 @@ import (
 //	                        connection, which the server then closes.
 //	    13    . payload     length - 9 bytes, laid out per type (drawn next
 //	                        to each encoder: publish.go, fetch.go, settle.go,
-//	                        read.go, call.go, errors.go)
+//	                        read.go, tail.go, call.go, errors.go)
 //
 // A reader refuses a length over MaxFrame before allocating anything: the
 // peer is broken or hostile and the connection is closed.
@@ -51,10 +51,11 @@ const (
 	TypeReject  Type = 0x06 // batch of settle items -> SETTLED
 	TypeRead    Type = 0x07 // raw partition read -> EVENTS
 	TypeCall    Type = 0x08 // admin method + JSON -> RESULT
-	// TypeCancel ends a waiting FETCH whose id it carries; empty payload,
-	// no reply of its own (the FETCH is answered, and the client has
-	// stopped listening for that answer).
+	// TypeCancel ends a waiting FETCH or TAIL whose id it carries; empty
+	// payload, no reply of its own (the request is answered, with what
+	// was ready).
 	TypeCancel Type = 0x09
+	TypeTail   Type = 0x0a // open or read a tail of a topic, a long poll -> EVENTS
 )
 
 // Replies, server to client. Any request may instead get ERROR.
@@ -73,7 +74,7 @@ const (
 
 var typeNames = map[Type]string{
 	TypePublish: "PUBLISH", TypeFetch: "FETCH", TypeAck: "ACK", TypeNack: "NACK", TypeExtend: "EXTEND",
-	TypeReject: "REJECT", TypeRead: "READ", TypeCall: "CALL", TypeCancel: "CANCEL",
+	TypeReject: "REJECT", TypeRead: "READ", TypeCall: "CALL", TypeCancel: "CANCEL", TypeTail: "TAIL",
 	TypePublished: "PUBLISHED", TypeDeliveries: "DELIVERIES", TypeSettled: "SETTLED", TypeEvents: "EVENTS",
 	TypeResult: "RESULT", TypeError: "ERROR",
 }

@@ -218,6 +218,23 @@ func FuzzEvents(f *testing.F) {
 	})
 }
 
+func FuzzTail(f *testing.F) {
+	f.Add(AppendTail(nil, &Tail{Stream: 1, Max: 256, Wait: time.Second}))
+	f.Add(AppendTail(nil, &Tail{Stream: 2, Max: 10, Wait: -1, Open: &TailOpen{Topic: "t",
+		Start: broker.StartPosition{Kind: broker.StartTime, Time: t0}, Partition: 3,
+		Filter: broker.Filter{Types: []string{"a", "b"}, SubjectPrefix: "x/"}}}))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var tl Tail
+		var err error
+		checkAllocs(t, len(in), allocsPerByte, func() { err = tl.Decode(in) })
+		if err != nil {
+			checkErr(t, err)
+			return
+		}
+		sameBytes(t, "TAIL", AppendTail(nil, &tl), in)
+	})
+}
+
 func FuzzCall(f *testing.F) {
 	f.Add(AppendCall(nil, &Call{Method: MethodSeek, Args: []byte(`{"topic":"t","sub":"s","position":{"kind":"earliest"}}`)}))
 	f.Fuzz(func(t *testing.T, in []byte) {

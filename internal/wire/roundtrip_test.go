@@ -289,6 +289,61 @@ func TestEventsRoundTrip(t *testing.T) {
 	}
 }
 
+func TestTailRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		tl   Tail
+	}{
+		{"read an open tail, long poll", Tail{Stream: 1, Max: 256, Wait: 30 * time.Second}},
+		{"read until cancelled", Tail{Stream: 1 << 40, Max: 1}},
+		{"close", Tail{Stream: 7, Max: 0, Wait: -1}},
+		{"open from latest, every partition", Tail{Stream: 2, Max: 100, Wait: -1,
+			Open: &TailOpen{Topic: "orders", Start: broker.StartPosition{Kind: broker.StartLatest}, Partition: -1}}},
+		{"open one partition from an offset", Tail{Stream: 3, Max: 100, Wait: -1,
+			Open: &TailOpen{Topic: "orders", Start: broker.StartPosition{Kind: broker.StartOffset, Offset: 1 << 33}, Partition: 2}}},
+		{"open from a time with a filter", Tail{Stream: 4, Max: 10, Wait: time.Second,
+			Open: &TailOpen{Topic: "t", Start: broker.StartPosition{Kind: broker.StartTime, Time: t0}, Partition: -1,
+				Filter: broker.Filter{Types: []string{"OrderPlaced", "OrderPaid"}, SubjectPrefix: "eu/"}}}},
+		{"bad values travel for the server to refuse", Tail{Stream: 0, Max: -5,
+			Open: &TailOpen{Start: broker.StartPosition{Kind: "someday", Offset: -3}, Partition: -9}}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Tail
+			if err := got.Decode(frame(t, TypeTail, uint64(i+1), AppendTail(nil, &tt.tl))); err != nil || !reflect.DeepEqual(got, tt.tl) {
+				t.Fatalf("got %+v (open %+v), %v; want %+v (open %+v)", got, got.Open, err, tt.tl, tt.tl.Open)
+			}
+		})
+	}
+}
+
+func TestTailRefusesMalformedPayloads(t *testing.T) {
+	// stream 1, max 1, wait 0, then the open flag
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"open flag is not a boolean", []byte{1, 2, 0, 2}},
+		{"open without its fields", []byte{1, 2, 0, 1}},
+		{"more types than bytes left", []byte{1, 2, 0, 1, 1, 't', 0, 0, 0, 1, 100, 0}},
+		{"trailing bytes", []byte{1, 2, 0, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Tail
+			if err := got.Decode(tt.in); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode(%x) = %v, want ErrMalformed", tt.in, err)
+			}
+		})
+	}
+	// The same open payload with one type decodes: the bytes above are right.
+	var ok Tail
+	if err := ok.Decode([]byte{1, 2, 0, 1, 1, 't', 0, 0, 0, 1, 1, 1, 'x', 0}); err != nil || ok.Open.Filter.Types[0] != "x" {
+		t.Fatalf("Decode of a well-formed open = %+v, %v", ok.Open, err)
+	}
+}
+
 func TestCallRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string

@@ -1,0 +1,52 @@
+package herald
+
+import "context"
+
+// Fetch leases up to max events of subscription on topic to consumer and
+// returns them, for a consumer that runs its own loop (Subscribe runs one
+// for you). Settle each message with Ack, Nack or Reject before its
+// Deadline; a message left unsettled is delivered again once its lease
+// ends (a peek).
+//
+// Fetch returns as soon as at least one event is ready; when ctx ends
+// first it returns ctx's error and no messages, and a ctx already done
+// makes it a poll. The subscription must exist: Subscribe creates it,
+// Fetch does not (ErrSubscriptionNotFound).
+func (c *Client) Fetch(ctx context.Context, topic, subscription, consumer string, max int) ([]*Message, error) {
+	ds, err := c.backend.Fetch(ctx, topic, subscription, consumer, max)
+	if err != nil {
+		return nil, err
+	}
+	ms := make([]*Message, len(ds))
+	for i, d := range ds {
+		ms[i] = &Message{Event: d.Event.Event, Topic: topic, Subscription: subscription, Partition: d.Event.Partition,
+			Offset: d.Event.Offset, PublishTime: d.Event.PublishTime, Attempt: d.Attempt, Deadline: d.Deadline,
+			c: c, token: d.Token}
+	}
+	return ms, nil
+}
+
+// Token identifies the delivery of a message from Fetch or Subscribe: the
+// token the HTTP API's ack, nack and reject endpoints take. It is empty
+// for messages of Tail and Replay.
+func (m *Message) Token() string { return m.token }
+
+// Ack acknowledges a message from Fetch: the subscription is done with
+// its event. (A Subscribe handler settles by what it returns; do not call
+// Ack, Nack or Reject on its messages.)
+func (m *Message) Ack(ctx context.Context) error {
+	return m.c.backend.Ack(ctx, m.Topic, m.Subscription, m.token)
+}
+
+// Nack gives a message from Fetch back for a later delivery under the
+// subscription's retry policy (dead-lettered after its maximum
+// deliveries); reason is kept as the event's last error.
+func (m *Message) Nack(ctx context.Context, reason string) error {
+	return m.c.backend.Nack(ctx, m.Topic, m.Subscription, m.token, 0, reason)
+}
+
+// Reject sends a message from Fetch straight to the subscription's
+// dead-letter topic, with reason.
+func (m *Message) Reject(ctx context.Context, reason string) error {
+	return m.c.backend.Reject(ctx, m.Topic, m.Subscription, m.token, reason)
+}
