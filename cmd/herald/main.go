@@ -9,8 +9,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
-	"time"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/cli"
@@ -25,6 +25,20 @@ func main() {
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// HERALD_CPUPROFILE=FILE records a CPU profile of the whole command
+	// (serve until it shuts down, bench, ...) for `go tool pprof`; see
+	// docs/PERFORMANCE.md.
+	if path := os.Getenv("HERALD_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "herald: HERALD_CPUPROFILE: %v\n", err)
+			return 2
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if len(args) > 0 && args[0] == "serve" {
 		return serve(ctx, args[1:])
 	}
@@ -61,7 +75,7 @@ func serve(ctx context.Context, args []string) int {
 // benchClient is how `herald bench` reaches Herald: the server at --url
 // over the streaming protocol, or in process with --data.
 func benchClient(ctx context.Context, cfg loadgen.Config) (*herald.Client, error) {
-	opts := []herald.Option{herald.WithBatching(cfg.Batch, 8<<20, time.Millisecond)}
+	opts := []herald.Option{herald.WithBatching(cfg.Batch, 8<<20, 0)}
 	if cfg.DataDir != "" {
 		return herald.Open(cfg.DataDir, opts...)
 	}
