@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/cli"
@@ -73,9 +74,16 @@ func serve(ctx context.Context, args []string) int {
 }
 
 // benchClient is how `herald bench` reaches Herald: the server at --url
-// over the streaming protocol, or in process with --data.
+// over the streaming protocol, or in process with --data. Throughput runs
+// batch up to --batch events with a 1 ms linger; fixed-rate runs (--rate,
+// e2e) are about latency and send as soon as the previous batch is
+// answered (linger 0), as a latency-sensitive service would configure it.
 func benchClient(ctx context.Context, cfg loadgen.Config) (*herald.Client, error) {
-	opts := []herald.Option{herald.WithBatching(cfg.Batch, 8<<20, 0)}
+	linger := time.Millisecond
+	if cfg.Rate > 0 {
+		linger = 0
+	}
+	opts := []herald.Option{herald.WithBatching(cfg.Batch, 8<<20, linger)}
 	if cfg.DataDir != "" {
 		return herald.Open(cfg.DataDir, opts...)
 	}

@@ -28,9 +28,13 @@ import (
 type dedupIndex struct {
 	seed1, seed2 maphash.Seed
 
-	mu      sync.Mutex
-	done    map[dedupKey]dedupSlot   // stored keys
-	pending map[dedupKey]*dedupBatch // keys a publish is storing now
+	mu sync.Mutex
+	// slots holds every key inside the window, stored or being stored: one
+	// map operation on the hot path's largest structure per step.
+	slots map[dedupKey]dedupSlot
+	// batches are the reservations of the stores in progress, by id.
+	batches   map[int64]*dedupBatch
+	nextBatch int64
 	// order holds stored keys in publish order from orderHead on, so
 	// pruning pops from the front. Publish times come from one clock and
 	// only move forward within a run (a clock that steps back delays
@@ -42,16 +46,22 @@ type dedupIndex struct {
 // dedupKey is the hash of an event's (source, id).
 type dedupKey struct{ a, b uint64 }
 
-// dedupSlot is where a key was stored.
+// dedupSlot is where a key was stored or, with partition -1, the id of the
+// batch storing it now (in offset).
 type dedupSlot struct {
 	offset    int64
 	published int64 // unix ns
 	partition int32
 }
 
+const slotPending = -1
+
 // dedupBatch is the reservation of one store: its keys are pending until
 // done is closed.
-type dedupBatch struct{ done chan struct{} }
+type dedupBatch struct {
+	id   int64
+	done chan struct{}
+}
 
 type dedupOrder struct {
 	key       dedupKey
@@ -60,7 +70,7 @@ type dedupOrder struct {
 
 func newDedupIndex() *dedupIndex {
 	return &dedupIndex{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
-		done: map[dedupKey]dedupSlot{}, pending: map[dedupKey]*dedupBatch{}}
+		slots: map[dedupKey]dedupSlot{}, batches: map[int64]*dedupBatch{}}
 }
 
 // key hashes ev's (source, id). Source cannot contain NUL (validation
@@ -79,6 +89,20 @@ func (d *dedupIndex) key(ev *cloudevent.Event) dedupKey {
 	return dedupKey{a, h.Sum64()}
 }
 
+// newBatch starts a reservation. The caller holds d.mu.
+func (d *dedupIndex) newBatch() *dedupBatch {
+	d.nextBatch++
+	b := &dedupBatch{id: d.nextBatch, done: make(chan struct{})}
+	d.batches[b.id] = b
+	return b
+}
+
+// finish ends a reservation: its waiters look again. The caller holds d.mu.
+func (d *dedupIndex) finish(b *dedupBatch) {
+	delete(d.batches, b.id)
+	close(b.done)
+}
+
 // dedupClaim is the outcome of reserve for one event: this publish owns
 // the key and must store the event; or the key is a duplicate stored at
 // slot; or another publish is storing it, and the caller waits on wait and
@@ -93,29 +117,27 @@ type dedupClaim struct {
 // reserve looks up key at time now for the publish whose reservation is
 // mine. The caller holds d.mu.
 func (d *dedupIndex) reserve(key dedupKey, now int64, window time.Duration, mine *dedupBatch) dedupClaim {
-	if b, ok := d.pending[key]; ok {
-		return dedupClaim{wait: b.done}
-	}
-	if s, ok := d.done[key]; ok && s.published >= now-int64(window) {
+	s, ok := d.slots[key]
+	switch {
+	case ok && s.partition == slotPending:
+		return dedupClaim{wait: d.batches[s.offset].done}
+	case ok && s.published >= now-int64(window):
 		return dedupClaim{duplicate: true, slot: s}
 	}
-	d.pending[key] = mine
+	d.slots[key] = dedupSlot{partition: slotPending, offset: mine.id}
 	return dedupClaim{owner: true}
 }
 
 // complete records where a reserved key was stored. The caller holds d.mu.
-func (d *dedupIndex) complete(key dedupKey, mine *dedupBatch, partition int, offset, published int64) {
-	if d.pending[key] == mine {
-		delete(d.pending, key)
-	}
-	d.done[key] = dedupSlot{offset: offset, published: published, partition: int32(partition)}
+func (d *dedupIndex) complete(key dedupKey, partition int, offset, published int64) {
+	d.slots[key] = dedupSlot{offset: offset, published: published, partition: int32(partition)}
 	d.order = append(d.order, dedupOrder{key: key, published: published})
 }
 
 // abort releases a reserved key whose store failed. The caller holds d.mu.
 func (d *dedupIndex) abort(key dedupKey, mine *dedupBatch) {
-	if d.pending[key] == mine {
-		delete(d.pending, key)
+	if s := d.slots[key]; s.partition == slotPending && s.offset == mine.id {
+		delete(d.slots, key)
 	}
 }
 
@@ -124,8 +146,8 @@ func (d *dedupIndex) prune(now int64, window time.Duration) {
 	cut := now - int64(window)
 	for d.orderHead < len(d.order) && d.order[d.orderHead].published < cut {
 		o := d.order[d.orderHead]
-		if s, ok := d.done[o.key]; ok && s.published == o.published {
-			delete(d.done, o.key)
+		if s, ok := d.slots[o.key]; ok && s.partition != slotPending && s.published == o.published {
+			delete(d.slots, o.key)
 		}
 		d.order[d.orderHead] = dedupOrder{}
 		d.orderHead++
@@ -168,10 +190,10 @@ func (t *topic) rebuildDedup() error {
 	// Keep the first position of a key, order by publish time for pruning.
 	slices.SortStableFunc(all, func(a, b found) int { return cmp.Compare(a.slot.published, b.slot.published) })
 	for _, f := range all {
-		if _, dup := t.dedup.done[f.key]; dup {
+		if _, dup := t.dedup.slots[f.key]; dup {
 			continue
 		}
-		t.dedup.done[f.key] = f.slot
+		t.dedup.slots[f.key] = f.slot
 		t.dedup.order = append(t.dedup.order, dedupOrder{key: f.key, published: f.slot.published})
 	}
 	return nil

@@ -185,8 +185,8 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event) ([]Publi
 	for len(pending) > 0 {
 		var store, waits []int
 		var waitOn []chan struct{}
-		mine := &dedupBatch{done: make(chan struct{})}
 		t.dedup.mu.Lock()
+		mine := t.dedup.newBatch()
 		t.dedup.prune(now, cfg.DedupWindow)
 		for _, i := range pending {
 			c := t.dedup.reserve(keys[i], now, cfg.DedupWindow, mine)
@@ -213,7 +213,9 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event) ([]Publi
 			}
 			stored = true
 		} else {
-			close(mine.done)
+			t.dedup.mu.Lock()
+			t.dedup.finish(mine)
+			t.dedup.mu.Unlock()
 		}
 		for _, ch := range waitOn {
 			select {
@@ -296,12 +298,12 @@ func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results 
 				if errs[p] != nil {
 					t.dedup.abort(keys[i], mine)
 				} else {
-					t.dedup.complete(keys[i], mine, p, results[i].Offset, now)
+					t.dedup.complete(keys[i], p, results[i].Offset, now)
 				}
 			}
 		}
+		t.dedup.finish(mine)
 		t.dedup.mu.Unlock()
-		close(mine.done)
 	}
 	return errors.Join(errs...)
 }
