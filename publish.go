@@ -83,6 +83,9 @@ func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (Publis
 	if err != nil {
 		return PublishResult{}, &PublishError{Topic: topic, Err: err}
 	}
+	if f := p.sendNow(e); f != nil {
+		return f.res, f.err
+	}
 	return p.add(e, true).Wait(ctx)
 }
 
@@ -148,33 +151,44 @@ func (c *Client) publisher(topic string) (*publisher, error) {
 	}
 	p := c.publishers[topic]
 	if p == nil {
-		p = &publisher{c: c, topic: topic, slots: make(chan struct{}, c.opts.maxInFlight)}
+		p = &publisher{c: c, topic: topic}
 		c.publishers[topic] = p
 	}
 	return p, nil
 }
 
 // publisher batches the events of one topic. At most maxInFlight batches
-// await their acknowledgement at once (slots); while they do, new events
-// gather into the next batch, so batches grow with load on their own.
+// await their acknowledgement at once; while they do, new events gather
+// into the next batch, so batches grow with load on their own. A batch is
+// handed over when it is full, when its linger ends, or — with a linger of
+// 0 — as soon as a slot is free: then an event on an idle publisher goes
+// out at once, and under load each batch holds what arrived while the
+// previous one was being stored (Nagle-style). Handed-over batches are sent
+// in order.
 //
-// Goroutines: each sent batch runs on a goroutine counted in Client.wg; it
-// ends when the broker answers. A linger timer may start a send.
+// Goroutines: each batch being sent runs on a goroutine counted in
+// Client.wg; it ends when the broker answers. A linger timer may hand a
+// batch over.
 type publisher struct {
 	c     *Client
 	topic string
-	slots chan struct{}
 
-	mu      sync.Mutex
+	mu       sync.Mutex
+	events   []Event // the batch being gathered
+	futures  []*PublishFuture
+	done     *batchDone
+	bytes    int
+	timer    *time.Timer
+	queue    []outBatch     // handed over, waiting for a slot, oldest first
+	inFlight int            // batches being sent
+	sending  sync.WaitGroup // batches handed over and not yet answered, for flushAndWait
+}
+
+// outBatch is a batch handed over for sending.
+type outBatch struct {
 	events  []Event
 	futures []*PublishFuture
-	done    *batchDone // of the batch being gathered
-	bytes   int
-	timer   *time.Timer
-	sending sync.WaitGroup // batches handed to send, for flushAndWait
-	// lastTicket is closed when the last batch handed over has taken its
-	// slot: the next batch waits for it, so batches go out in order.
-	lastTicket chan struct{}
+	done    *batchDone
 }
 
 func (p *publisher) add(e Event, now bool) *PublishFuture {
@@ -187,18 +201,43 @@ func (p *publisher) add(e Event, now bool) *PublishFuture {
 	p.futures = append(p.futures, f)
 	p.bytes += len(e.Data) + len(e.ID) + len(e.Type) + len(e.Source)
 	full := len(p.events) >= p.c.opts.batchSize || p.bytes >= p.c.opts.batchBytes
-	if now || full || p.c.opts.linger == 0 {
-		p.sendLocked()
-	} else if p.timer == nil {
+	switch {
+	case now || full:
+		p.handOverLocked()
+	case p.c.opts.linger == 0:
+		if p.inFlight+len(p.queue) < p.c.opts.maxInFlight {
+			p.handOverLocked()
+		} // else it goes when a slot frees (finished)
+	case p.timer == nil:
 		p.timer = time.AfterFunc(p.c.opts.linger, p.flush)
 	}
 	p.mu.Unlock()
 	return f
 }
 
+// sendNow sends e alone on the caller's goroutine when nothing else of
+// this topic is gathering or queued and a slot is free: a PublishSync on
+// an idle publisher then costs no goroutine handoff. It returns nil,
+// sending nothing, when e must queue behind other events.
+func (p *publisher) sendNow(e Event) *PublishFuture {
+	p.mu.Lock()
+	if len(p.events) > 0 || len(p.queue) > 0 || p.inFlight >= p.c.opts.maxInFlight {
+		p.mu.Unlock()
+		return nil
+	}
+	p.inFlight++
+	p.sending.Add(1)
+	p.c.wg.Add(1)
+	p.mu.Unlock()
+	f := &PublishFuture{}
+	p.send([]Event{e}, []*PublishFuture{f})
+	p.finished()
+	return f
+}
+
 func (p *publisher) flush() {
 	p.mu.Lock()
-	p.sendLocked()
+	p.handOverLocked()
 	p.mu.Unlock()
 }
 
@@ -214,9 +253,9 @@ func (p *publisher) flushAndWait(ctx context.Context) error {
 	}
 }
 
-// sendLocked hands the gathered batch to a goroutine that waits for a slot
-// and sends it. Batches take slots in the order they were handed over.
-func (p *publisher) sendLocked() {
+// handOverLocked queues the gathered batch for sending and starts what
+// free slots allow.
+func (p *publisher) handOverLocked() {
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
@@ -224,25 +263,41 @@ func (p *publisher) sendLocked() {
 	if len(p.events) == 0 {
 		return
 	}
-	events, futures, done := p.events, p.futures, p.done
+	p.queue = append(p.queue, outBatch{p.events, p.futures, p.done})
 	p.events, p.futures, p.done, p.bytes = nil, nil, nil, 0
 	p.sending.Add(1)
-	p.c.wg.Add(1)
-	ticket := make(chan struct{})
-	prev := p.lastTicket
-	p.lastTicket = ticket
-	go func() {
-		defer p.c.wg.Done()
-		defer p.sending.Done()
-		if prev != nil {
-			<-prev // keep batches in order when taking slots
-		}
-		p.slots <- struct{}{}
-		close(ticket)
-		defer func() { <-p.slots }()
-		p.send(events, futures)
-		close(done.ch)
-	}()
+	p.startLocked()
+}
+
+// startLocked sends queued batches, oldest first, while slots are free.
+func (p *publisher) startLocked() {
+	for len(p.queue) > 0 && p.inFlight < p.c.opts.maxInFlight {
+		b := p.queue[0]
+		p.queue[0] = outBatch{}
+		p.queue = p.queue[1:]
+		p.inFlight++
+		p.c.wg.Add(1)
+		go func() {
+			p.send(b.events, b.futures)
+			close(b.done.ch)
+			p.finished()
+		}()
+	}
+}
+
+// finished frees the slot of a batch that was answered and fills it: with
+// a queued batch, or, with a linger of 0, with what gathered meanwhile.
+func (p *publisher) finished() {
+	p.mu.Lock()
+	p.inFlight--
+	if len(p.queue) == 0 && p.c.opts.linger == 0 {
+		p.handOverLocked()
+	} else {
+		p.startLocked()
+	}
+	p.mu.Unlock()
+	p.sending.Done()
+	p.c.wg.Done()
 }
 
 func (p *publisher) send(events []Event, futures []*PublishFuture) {

@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,6 +66,33 @@ func BenchmarkSDKConsume(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkSDKPublishSync is one PublishSync at a time: the latency of an
+// acknowledged (fsynced) publish, whose floor is one write+fsync
+// (internal/commitlog BenchmarkWriteFsync4KiB).
+func BenchmarkSDKPublishSync(b *testing.B) {
+	for _, tr := range transports() {
+		b.Run(tr.name, func(b *testing.B) {
+			c := tr.open(b, b.TempDir())
+			ctx := context.Background()
+			if err := c.CreateTopic(ctx, "bench", TopicConfig{Partitions: 1}); err != nil {
+				b.Fatal(err)
+			}
+			data := make([]byte, 128)
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				if _, err := c.PublishSync(ctx, "bench", Event{Type: "bench", Data: data}); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 		})
 	}
 }

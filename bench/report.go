@@ -134,6 +134,52 @@ func printTable(w io.Writer, rep *report, m machine, command string) {
 	for _, s := range rep.Skipped {
 		fmt.Fprintln(w, "left out:", firstLine(s))
 	}
+	if checks := fanOutChecks(rep.Lines); len(checks) > 0 {
+		fmt.Fprintln(w, "\nfan-out (row 5) against the same system with no subscriptions (row 1a) and with one (row 3):")
+		for _, c := range checks {
+			fmt.Fprintln(w, "  "+c)
+		}
+	}
+}
+
+// fanOutChecks compares, per system, the publisher's rate with 10
+// subscriptions attached (row 5) with its rate with none (row 1a: same
+// size, producer count and batch, more events), and the aggregate delivery
+// rate across the 10 with one subscription's consume rate (row 3), the two
+// fan-out bars of issue #6.
+func fanOutChecks(lines []line) []string {
+	type key struct{ label, durability string }
+	by := map[key]map[string]result{}
+	var order []key
+	for _, l := range lines {
+		if l.Err != "" {
+			continue
+		}
+		k := key{l.Label, l.Durability}
+		if by[k] == nil {
+			by[k] = map[string]result{}
+			order = append(order, k)
+		}
+		by[k][l.Row.ID] = l.Result
+	}
+	var out []string
+	for _, k := range order {
+		rows := by[k]
+		fan, ok := rows["5"]
+		if !ok || fan.PublishEventsPerSec == 0 {
+			continue
+		}
+		text := fmt.Sprintf("%s (%s): publish with 10 subscriptions %s/s", k.label, k.durability, formatCount(fan.PublishEventsPerSec))
+		if none, ok := rows["1a"]; ok && none.EventsPerSec > 0 {
+			text += fmt.Sprintf(" = %.0f%% of %s/s with none", 100*fan.PublishEventsPerSec/none.EventsPerSec, formatCount(none.EventsPerSec))
+		}
+		text += fmt.Sprintf("; aggregate delivery %s/s", formatCount(fan.EventsPerSec))
+		if one, ok := rows["3"]; ok && one.EventsPerSec > 0 {
+			text += fmt.Sprintf(" = %.2f× one subscription's %s/s", fan.EventsPerSec/one.EventsPerSec, formatCount(one.EventsPerSec))
+		}
+		out = append(out, text)
+	}
+	return out
 }
 
 // record is one table line as the CSV and JSON files hold it.

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -26,6 +28,40 @@ const (
 var coreNames = map[string]bool{
 	"id": true, "source": true, "specversion": true, "type": true, "subject": true,
 	"time": true, "datacontenttype": true, "dataschema": true, "data": true, "data_base64": true,
+}
+
+// validCache remembers strings one check found valid: a stream of events
+// carries the same few sources and content types over and over, and
+// parsing them again for every event was a tenth of the publish path. It
+// stops growing at maxValidCached strings, so hostile input cannot make it
+// large; past that, strings are parsed every time.
+type validCache struct {
+	m sync.Map // string -> struct{}
+	n atomic.Int32
+}
+
+const maxValidCached = 4096
+
+var validSources, validMediaTypes validCache
+
+func (c *validCache) check(s string, valid func(string) bool) bool {
+	if _, ok := c.m.Load(s); ok {
+		return true
+	}
+	if !valid(s) {
+		return false
+	}
+	if c.n.Load() < maxValidCached && c.n.Add(1) <= maxValidCached {
+		c.m.Store(s, struct{}{})
+	}
+	return true
+}
+
+// isMediaType: ParseMediaType also accepts a lone token (a
+// Content-Disposition); a media type needs type/subtype.
+func isMediaType(s string) bool {
+	mt, _, err := mime.ParseMediaType(s)
+	return err == nil && strings.Contains(mt, "/")
 }
 
 // Validate checks e against CloudEvents 1.0 and Herald's conventions and
@@ -59,7 +95,7 @@ func (e *Event) Validate() error {
 	}
 	check("id", e.ID, true)
 	if check("source", e.Source, true) {
-		if _, err := url.Parse(e.Source); err != nil {
+		if !validSources.check(e.Source, func(s string) bool { _, err := url.Parse(s); return err == nil }) {
 			add("source", "must be a URI-reference (RFC 3986), like /orders or https://example.com/orders")
 		}
 	}
@@ -72,9 +108,7 @@ func (e *Event) Validate() error {
 		add("time", "must be writable in RFC 3339: a year from 0000 to 9999 and a UTC offset in whole minutes, under 24 hours")
 	}
 	if check("datacontenttype", e.DataContentType, false) {
-		// ParseMediaType also accepts a lone token (a Content-Disposition);
-		// a media type needs type/subtype.
-		if mt, _, err := mime.ParseMediaType(e.DataContentType); err != nil || !strings.Contains(mt, "/") {
+		if !validMediaTypes.check(e.DataContentType, isMediaType) {
 			add("datacontenttype", "must be a media type (RFC 2045), like application/json or text/plain; charset=utf-8")
 		}
 	}

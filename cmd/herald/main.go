@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -25,6 +26,20 @@ func main() {
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// HERALD_CPUPROFILE=FILE records a CPU profile of the whole command
+	// (serve until it shuts down, bench, ...) for `go tool pprof`; see
+	// docs/PERFORMANCE.md.
+	if path := os.Getenv("HERALD_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "herald: HERALD_CPUPROFILE: %v\n", err)
+			return 2
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if len(args) > 0 && args[0] == "serve" {
 		return serve(ctx, args[1:])
 	}
@@ -59,9 +74,16 @@ func serve(ctx context.Context, args []string) int {
 }
 
 // benchClient is how `herald bench` reaches Herald: the server at --url
-// over the streaming protocol, or in process with --data.
+// over the streaming protocol, or in process with --data. Throughput runs
+// batch up to --batch events with a 1 ms linger; fixed-rate runs (--rate,
+// e2e) are about latency and send as soon as the previous batch is
+// answered (linger 0), as a latency-sensitive service would configure it.
 func benchClient(ctx context.Context, cfg loadgen.Config) (*herald.Client, error) {
-	opts := []herald.Option{herald.WithBatching(cfg.Batch, 8<<20, time.Millisecond)}
+	linger := time.Millisecond
+	if cfg.Rate > 0 {
+		linger = 0
+	}
+	opts := []herald.Option{herald.WithBatching(cfg.Batch, 8<<20, linger)}
 	if cfg.DataDir != "" {
 		return herald.Open(cfg.DataDir, opts...)
 	}

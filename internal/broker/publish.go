@@ -89,6 +89,18 @@ func (e *encodedBatch) value(i int) []byte {
 // it is published again. internal skips both steps, for dead letters.
 func encodeEvents(events []cloudevent.Event, internal bool) (*encodedBatch, error) {
 	eb := &encodedBatch{events: events, ends: make([]int, len(events))}
+	// One allocation for the batch, not a doubling per growth: about the
+	// encoded size, a little over (the codec adds a few bytes per field).
+	size := 0
+	for i := range events {
+		e := &events[i]
+		size += 48 + len(e.Data) + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Subject) +
+			len(e.DataContentType) + len(e.DataSchema)
+		for k, v := range e.Extensions {
+			size += 4 + len(k) + len(v)
+		}
+	}
+	eb.buf = make([]byte, 0, size)
 	stripped := false
 	for i := range events {
 		if !internal {
@@ -156,57 +168,66 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event) ([]Publi
 		pending[i] = i
 	}
 	if cfg.DedupWindow <= 0 {
-		if err := t.store(ctx, eb, pending, results, now, nil); err != nil {
+		if err := t.store(ctx, eb, pending, results, now, nil, nil); err != nil {
 			return nil, err
 		}
 		t.notify()
 		return results, nil
 	}
 	// Rounds: store what this call owns, then wait for keys other calls
-	// were storing; a key whose owner failed is retried in the next round.
+	// were storing, and look them up again: stored (a duplicate), or, if
+	// their store failed, ours to store in the next round.
+	keys := make([]dedupKey, len(events))
+	for i := range events {
+		keys[i] = t.dedup.key(&events[i])
+	}
 	stored := false
 	for len(pending) > 0 {
-		owned := make(map[int]*dedupEntry, len(pending))
-		var waits []int
-		waitOn := map[int]*dedupEntry{}
-		var store []int
+		var store, waits []int
+		var waitOn []chan struct{}
 		t.dedup.mu.Lock()
+		mine := t.dedup.newBatch()
 		t.dedup.prune(now, cfg.DedupWindow)
 		for _, i := range pending {
-			c := t.dedup.reserve(dedupKey(&events[i]), now, cfg.DedupWindow)
-			if c.owner {
-				owned[i] = c.entry
+			c := t.dedup.reserve(keys[i], now, cfg.DedupWindow, mine)
+			switch {
+			case c.owner:
 				store = append(store, i)
-			} else {
+			case c.duplicate:
+				results[i] = PublishResult{ID: events[i].ID, Partition: int(c.slot.partition), Offset: c.slot.offset, Duplicate: true}
+			default:
 				waits = append(waits, i)
-				waitOn[i] = c.entry
+				if len(waitOn) == 0 || waitOn[len(waitOn)-1] != c.wait {
+					waitOn = append(waitOn, c.wait)
+				}
 			}
 		}
 		t.dedup.mu.Unlock()
 		if len(store) > 0 {
-			if err := t.store(ctx, eb, store, results, now, owned); err != nil {
+			err := t.store(ctx, eb, store, results, now, keys, mine)
+			if err != nil {
 				if stored {
 					t.notify()
 				}
 				return nil, err
 			}
 			stored = true
+		} else {
+			t.dedup.mu.Lock()
+			t.dedup.finish(mine)
+			t.dedup.mu.Unlock()
 		}
-		pending = pending[:0]
-		for _, i := range waits {
-			e := waitOn[i]
-			if err := e.wait(ctx); err != nil {
+		for _, ch := range waitOn {
+			select {
+			case <-ch:
+			case <-ctx.Done():
 				if stored {
 					t.notify()
 				}
-				return nil, err
+				return nil, ctx.Err()
 			}
-			if e.failed {
-				pending = append(pending, i)
-				continue
-			}
-			results[i] = PublishResult{ID: events[i].ID, Partition: e.partition, Offset: e.offset, Duplicate: true}
 		}
+		pending = append(pending[:0], waits...)
 	}
 	if stored {
 		t.notify()
@@ -235,9 +256,11 @@ func (t *topic) reserveQuota(cfg TopicConfig, n int64) (func(), error) {
 }
 
 // store appends events[idx] (one append per partition, concurrently) and
-// fills their results. owned, when not nil, holds the dedup reservations to
-// complete or abort. The caller holds t.mu for reading.
-func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results []PublishResult, now int64, owned map[int]*dedupEntry) error {
+// fills their results. mine, when not nil, is the dedup reservation of
+// their keys (keys[i] for events[i]) to complete or abort; store closes
+// its done channel. The caller holds t.mu for reading.
+func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results []PublishResult, now int64,
+	keys []dedupKey, mine *dedupBatch) error {
 	n := len(t.parts)
 	sticky := int(t.rr.Add(1)-1) % n
 	byPart := make([][]int, n)
@@ -268,18 +291,18 @@ func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results 
 	errs[first] = t.appendPartition(ctx, first, eb, byPart[first], results, now)
 	wg.Wait()
 
-	if owned != nil {
+	if mine != nil {
 		t.dedup.mu.Lock()
 		for p, is := range byPart {
 			for _, i := range is {
-				key := dedupKey(&eb.events[i])
 				if errs[p] != nil {
-					t.dedup.abort(key, owned[i])
+					t.dedup.abort(keys[i], mine)
 				} else {
-					t.dedup.complete(key, owned[i], p, results[i].Offset, now)
+					t.dedup.complete(keys[i], p, results[i].Offset, now)
 				}
 			}
 		}
+		t.dedup.finish(mine)
 		t.dedup.mu.Unlock()
 	}
 	return errors.Join(errs...)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
+
 	"sync"
 	"sync/atomic"
 
@@ -329,9 +329,6 @@ func (s *session) writeLoop() {
 				err = s.writeSettles(bw)
 			default:
 				if !yielded {
-					// Let callers about to send do so first: their frames
-					// then share this flush's syscall.
-					runtime.Gosched()
 					yielded = true
 					continue
 				}

@@ -11,7 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
+
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -261,7 +261,6 @@ func (sc *streamConn) writeLoop() {
 		if failed == nil && len(sc.out) == 0 {
 			// Let request goroutines that are about to answer do so
 			// first: their replies then share this flush's syscall.
-			runtime.Gosched()
 		}
 		if failed == nil && len(sc.out) == 0 {
 			if t := sc.s.cfg.WriteTimeout; t > 0 {
