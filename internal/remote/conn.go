@@ -289,13 +289,15 @@ func (c *Conn) roundTrip(ctx context.Context, op string, frame []byte, want wire
 		if err := s.register(cl); err != nil {
 			continue // the session just died; this call was not sent
 		}
-		select {
-		case s.out <- cl:
-		case <-s.dead:
-			// fail answers cl, below.
-		case <-ctx.Done():
-			s.forget(cl.id)
-			return nil, ctx.Err()
+		if !s.tryWrite(cl) {
+			select {
+			case s.out <- cl:
+			case <-s.dead:
+				// fail answers cl, below.
+			case <-ctx.Done():
+				s.forget(cl.id)
+				return nil, ctx.Err()
+			}
 		}
 		var r result
 		select {
