@@ -288,7 +288,9 @@ func (l *Log) write(group []*appendRequest, buf []byte) ([]byte, written) {
 		if len(out) == 0 {
 			return nil
 		}
-		_, err := seg.file.Write(out)
+		pos := seg.writePos - int64(len(out))
+		l.beforeWrite(seg, pos, seg.writePos)
+		_, err := seg.file.WriteAt(out, pos)
 		buf, single = buf[:0], nil
 		return err
 	}
@@ -357,6 +359,9 @@ func storeMax(v *atomic.Int64, n int64) bool {
 // index written, and the new file's directory entry made durable, so that
 // recovery only ever has to repair the last segment.
 func (l *Log) roll(seg *segment, next int64) (*segment, error) {
+	if err := l.settleZeros(seg); err != nil {
+		return nil, err
+	}
 	if err := seg.file.Sync(); err != nil {
 		return nil, err
 	}
@@ -368,7 +373,7 @@ func (l *Log) roll(seg *segment, next int64) (*segment, error) {
 		return nil, err
 	}
 	path := filepath.Join(l.dir, segmentName(next)+logSuffix)
-	f, err := l.opts.FS.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC|os.O_APPEND, 0o644)
+	f, err := l.opts.FS.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func (l *Log) load() error {
 		}
 	}
 	if len(bases) == 0 {
-		f, err := fs.OpenFile(filepath.Join(l.dir, segmentName(0)+logSuffix), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+		f, err := fs.OpenFile(filepath.Join(l.dir, segmentName(0)+logSuffix), os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
 			return err
 		}
@@ -108,9 +108,9 @@ func (l *Log) load() error {
 		last := i == len(bases)-1
 		flag := os.O_RDONLY
 		if last {
-			// O_APPEND: reads use pread, which leaves the file offset at 0,
-			// so a plain write after recovery would overwrite the start.
-			flag = os.O_RDWR | os.O_APPEND
+			// The writer writes at explicit positions (WriteAt at
+			// writePos), never at the file offset, which reads leave at 0.
+			flag = os.O_RDWR
 		}
 		f, err := fs.OpenFile(filepath.Join(l.dir, segmentName(base)+logSuffix), flag, 0)
 		if err != nil {
@@ -185,10 +185,20 @@ func (l *Log) recoverActive(s *segment) error {
 	if end == size {
 		return nil
 	}
+	// Zeros after the data are the room zero-filled ahead of it
+	// (prealloc.go), left by a crash: not torn data, and not reported.
+	dataEnd, err := l.lastNonZero(s, end, size)
+	if err != nil {
+		return err
+	}
+	if dataEnd == end {
+		s.zero.zeroed = size
+		return nil
+	}
 	r := &l.recovery
-	r.TruncatedBytes = size - end
+	r.TruncatedBytes = dataEnd - end
 	r.TruncatedAt = fmt.Sprintf("%s at byte %d: %s", s.logPath, end, cause)
-	r.ValidAfterCorruption = l.validBatchFollows(s, end, size)
+	r.ValidAfterCorruption = l.validBatchFollows(s, end, dataEnd)
 	if r.ValidAfterCorruption {
 		l.opts.Logger.Error("corrupt batch in the middle of the last segment; cutting it and everything after it",
 			"segment", s.logPath, "position", end, "truncated_bytes", r.TruncatedBytes, "reason", cause)
@@ -200,6 +210,26 @@ func (l *Log) recoverActive(s *segment) error {
 		return err
 	}
 	return s.file.Sync()
+}
+
+// lastNonZero returns the position after the last non-zero byte of s in
+// [from, to), or from when they are all zero.
+func (l *Log) lastNonZero(s *segment, from, to int64) (int64, error) {
+	const chunk = 1 << 20
+	last := from
+	for pos := from; pos < to; pos += chunk {
+		buf, err := l.readChunk(s, pos, min(chunk, to-pos))
+		if err != nil {
+			return 0, err
+		}
+		for i := len(buf) - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				last = pos + int64(i) + 1
+				break
+			}
+		}
+	}
+	return last, nil
 }
 
 // scanSegment reads a segment from the start, verifying every batch and

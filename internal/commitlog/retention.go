@@ -100,7 +100,11 @@ func (l *Log) Close() error {
 	}
 	var err error
 	if l.failed.Load() == nil {
-		err = l.activeSegment().file.Sync()
+		seg := l.activeSegment()
+		err = l.settleZeros(seg)
+		if err == nil {
+			err = seg.file.Sync()
+		}
 	}
 	l.mu.Lock()
 	for _, s := range l.segments {

@@ -36,9 +36,10 @@ type segment struct {
 	next  atomic.Int64
 	maxTS atomic.Int64
 
-	writePos int64 // writer only
-	firstTS  int64 // writer only: timestamp of the first batch, for roll by age
-	lastIdx  int64 // writer only: position of the last index entry
+	writePos int64     // writer only
+	firstTS  int64     // writer only: timestamp of the first batch, for roll by age
+	lastIdx  int64     // writer only: position of the last index entry
+	zero     zeroFills // writer only: zero-filling ahead (prealloc.go)
 
 	refs    atomic.Int32
 	deleted atomic.Bool

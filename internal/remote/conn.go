@@ -328,6 +328,9 @@ func (c *Conn) send(ctx context.Context, s *session, op string, frame []byte) (c
 	if err := s.register(cl); err != nil {
 		return nil, false, nil
 	}
+	if s.tryWrite(cl) {
+		return cl, true, nil
+	}
 	select {
 	case s.out <- cl:
 	case <-s.dead:

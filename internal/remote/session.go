@@ -28,6 +28,12 @@ type session struct {
 
 	out  chan *call    // frames to write, in order
 	kick chan struct{} // settle items are queued (capacity 1)
+	// wmu guards bw, the socket's buffered write side. The writer holds it
+	// while it writes; a caller that finds it free and nothing queued
+	// writes its own frame (tryWrite), saving the wake-up of the writer on
+	// an idle connection.
+	wmu  sync.Mutex
+	bw   *bufio.Writer
 	dead chan struct{} // closed by fail
 
 	mu      sync.Mutex
@@ -70,12 +76,15 @@ type settleItem struct {
 // settleKinds are the request types of the settle queues, by index.
 var settleKinds = [4]wire.Type{wire.TypeAck, wire.TypeNack, wire.TypeExtend, wire.TypeReject}
 
+// directWriteMax is the largest frame a caller writes itself (tryWrite).
+const directWriteMax = 32 << 10
+
 // maxSettleBatch bounds the items of one settle frame.
 const maxSettleBatch = 1024
 
 func newSession(conn net.Conn, rd *bufio.Reader, ids *atomic.Uint64) *session {
 	return &session{conn: conn, rd: rd, ids: ids, out: make(chan *call, 256), kick: make(chan struct{}, 1),
-		dead: make(chan struct{}), pending: map[uint64]*call{}}
+		dead: make(chan struct{}), pending: map[uint64]*call{}, bw: bufio.NewWriterSize(conn, 64<<10)}
 }
 
 // start runs the reader and the writer; wg counts them.
@@ -303,7 +312,7 @@ func (s *session) settled(c *call, t wire.Type) {
 // writeLoop writes queued frames and settle batches, flushing when nothing
 // more is waiting, until the session dies.
 func (s *session) writeLoop() {
-	bw := bufio.NewWriterSize(s.conn, 64<<10)
+	bw := s.bw
 	write := func(c *call) error {
 		c.sent.Store(true)
 		_, err := bw.Write(c.frame)
@@ -311,15 +320,22 @@ func (s *session) writeLoop() {
 	}
 	for {
 		var err error
+		var first *call
+		kicked := false
 		select {
-		case c := <-s.out:
-			err = write(c)
+		case first = <-s.out:
 		case <-s.kick:
-			err = s.writeSettles(bw)
+			kicked = true
 		case <-s.dead:
 			return
 		}
-		yielded := false
+		s.wmu.Lock()
+		if first != nil {
+			err = write(first)
+		}
+		if kicked {
+			err = s.writeSettles(bw)
+		}
 	drain:
 		for err == nil {
 			select {
@@ -328,19 +344,41 @@ func (s *session) writeLoop() {
 			case <-s.kick:
 				err = s.writeSettles(bw)
 			default:
-				if !yielded {
-					yielded = true
-					continue
-				}
 				err = bw.Flush()
 				break drain
 			}
 		}
+		s.wmu.Unlock()
 		if err != nil {
 			s.fail(err)
 			return
 		}
 	}
+}
+
+// tryWrite writes c's frame on the caller's goroutine when the writer is
+// idle and nothing is queued before it; it reports whether it did. Only
+// small frames, which the socket buffer takes at once: a caller must not
+// block on a slow server where its context cannot reach it. A write error
+// kills the session, which answers c.
+func (s *session) tryWrite(c *call) bool {
+	if len(c.frame) > directWriteMax || !s.wmu.TryLock() {
+		return false
+	}
+	if len(s.out) > 0 || s.isDead() {
+		s.wmu.Unlock()
+		return false
+	}
+	c.sent.Store(true)
+	_, err := s.bw.Write(c.frame)
+	if err == nil {
+		err = s.bw.Flush()
+	}
+	s.wmu.Unlock()
+	if err != nil {
+		s.fail(err)
+	}
+	return true
 }
 
 // writeSettles takes every queued settle item and writes them as batches,

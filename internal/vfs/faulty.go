@@ -119,6 +119,20 @@ func (f *faultyFile) Write(p []byte) (int, error) {
 	return n, &os.PathError{Op: "write", Path: f.Name(), Err: ft.Err}
 }
 
+func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
+	ft := f.fs.fault(OpWrite, f.Name())
+	if ft.Err == nil {
+		return f.File.WriteAt(p, off)
+	}
+	n := min(ft.ShortWrite, len(p))
+	if n > 0 {
+		if w, err := f.File.WriteAt(p[:n], off); err != nil {
+			return w, err
+		}
+	}
+	return n, &os.PathError{Op: "write", Path: f.Name(), Err: ft.Err}
+}
+
 func (f *faultyFile) Sync() error {
 	if ft := f.fs.fault(OpSync, f.Name()); ft.Err != nil {
 		return &os.PathError{Op: "sync", Path: f.Name(), Err: ft.Err}

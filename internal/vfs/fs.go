@@ -10,6 +10,7 @@ import (
 // Linux: the data and the metadata needed to read it back, such as its size).
 type File interface {
 	io.Writer
+	io.WriterAt
 	io.ReaderAt
 	io.Closer
 	Sync() error
