@@ -237,8 +237,9 @@ func (s *subscription) leased(token string, p int, off int64, id uint64) (*entry
 }
 
 // settleOp applies a change to the leased entry named by token and journals
-// the operation it returns.
-func (s *subscription) settleOp(ctx context.Context, token string, change func(e *entry, now int64) (op, error)) (*entry, error) {
+// the operation it returns; unsynced returns before the journal's fsync
+// (see journalOps).
+func (s *subscription) settleOp(ctx context.Context, token string, unsynced bool, change func(e *entry, now int64) (op, error)) (*entry, error) {
 	p, off, id, err := parseToken(token)
 	if err != nil {
 		return nil, err
@@ -262,14 +263,18 @@ func (s *subscription) settleOp(ctx context.Context, token string, change func(e
 	if err != nil {
 		return nil, err
 	}
-	if err := s.appendOps(ctx, []op{o}); err != nil {
+	if err := s.journalOps(ctx, []op{o}, unsynced); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
 // Ack settles a delivery: the event is not delivered to this subscription
-// again. It returns once the ack is durable.
+// again. It returns once the ack is written to the subscription's journal
+// (it survives the process being killed); the journal fsyncs it within
+// its UnsyncedDelay (ackSyncDelay). A power cut can forget the acks of
+// that last moment: their events are delivered again (at least once), as
+// with NATS JetStream's and Kafka's consumer positions.
 func (b *Broker) Ack(ctx context.Context, topic, sub, token string) error {
 	if err := b.enter(); err != nil {
 		return err
@@ -279,16 +284,15 @@ func (b *Broker) Ack(ctx context.Context, topic, sub, token string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.settleOp(ctx, token, func(e *entry, now int64) (op, error) {
+	_, err = s.settleOp(ctx, token, true, func(e *entry, now int64) (op, error) {
 		s.settle(e, now)
 		return op{kind: opSettle, part: e.part, offset: e.offset}, nil
 	})
 	return err
 }
 
-// AckMany acks several deliveries of one subscription with one durable
-// write (one fsync for the batch, where Ack costs one per call unless calls
-// overlap). errs[i] is the outcome for tokens[i], as Ack would return it; err
+// AckMany acks several deliveries of one subscription with one journal
+// write, as Ack does for one. errs[i] is the outcome for tokens[i], as Ack would return it; err
 // is set when nothing could be acked (the subscription is missing, or the
 // write failed — then none of the acks is durable).
 func (b *Broker) AckMany(ctx context.Context, topic, sub string, tokens []string) (errs []error, err error) {
@@ -326,7 +330,7 @@ func (b *Broker) AckMany(ctx context.Context, topic, sub string, tokens []string
 		ops = append(ops, op{kind: opSettle, part: p, offset: off})
 	}
 	s.mu.Unlock()
-	if err := s.appendOps(ctx, ops); err != nil {
+	if err := s.journalOps(ctx, ops, true); err != nil {
 		return nil, err
 	}
 	return errs, nil
@@ -352,7 +356,7 @@ func (b *Broker) Nack(ctx context.Context, topic, sub, token string, delay time.
 	// once settleOp returns, e belongs to the subscription again (a
 	// redelivery of the same event may be settling it concurrently).
 	dead := false
-	_, err = s.settleOp(ctx, token, func(e *entry, now int64) (op, error) {
+	_, err = s.settleOp(ctx, token, true, func(e *entry, now int64) (op, error) {
 		id := e.lease.id
 		s.unlease(e)
 		e.lastErr = truncate(lastErr, 4096)
@@ -394,7 +398,7 @@ func (b *Broker) Extend(ctx context.Context, topic, sub, token string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.settleOp(ctx, token, func(e *entry, now int64) (op, error) {
+	_, err = s.settleOp(ctx, token, true, func(e *entry, now int64) (op, error) {
 		e.lease.deadline = now + int64(s.cfg.AckTimeout)
 		s.setTimer(e, timerLease, e.lease.deadline)
 		return op{kind: opExtend, part: e.part, offset: e.offset, leaseID: e.lease.id, deadline: e.lease.deadline}, nil
@@ -418,7 +422,7 @@ func (b *Broker) Reject(ctx context.Context, topic, sub, token, reason string) e
 	if reason == "" {
 		reason = "rejected by the consumer"
 	}
-	_, err = s.settleOp(ctx, token, func(e *entry, now int64) (op, error) {
+	_, err = s.settleOp(ctx, token, false, func(e *entry, now int64) (op, error) {
 		id := e.lease.id
 		s.unlease(e)
 		s.markDead(e, "rejected: "+truncate(reason, 4096))

@@ -239,8 +239,8 @@ func TestClosedBrokerRefusesCalls(t *testing.T) {
 }
 
 // A failed journal write stops the journal (commitlog refuses writes after
-// a failed fsync); compaction starts a fresh one and the subscription works
-// again without a restart.
+// a failed write or fsync); compaction starts a fresh one and the
+// subscription works again without a restart.
 func TestJournalFailureRecovers(t *testing.T) {
 	faulty := vfs.NewFaulty(vfs.OS)
 	e := newEnv(t, func(c *Config) { c.FS = faulty })
@@ -249,13 +249,13 @@ func TestJournalFailureRecovers(t *testing.T) {
 	publishN(e, "t", 3)
 	ds := e.poll("t", "s", "c", 3)
 	journal := filepath.Join(e.dir, topicsDir, "t", subscriptionsDir, "s", journalPrefix)
-	// Every journal fsync fails during the ack (the commit log's zero-fill
-	// helper fsyncs too, so failing only the first could hit that one).
+	// Every journal write fails during the ack (an ack does not wait for
+	// the journal's fsync, so a failing fsync would not reach it).
 	var failing atomic.Bool
 	failing.Store(true)
 	faulty.SetInjector(func(op vfs.Op, path string) vfs.Fault {
-		if op == vfs.OpSync && strings.HasPrefix(path, journal) && failing.Load() {
-			return vfs.Fault{Err: errors.New("fsync failed")}
+		if op == vfs.OpWrite && strings.HasPrefix(path, journal) && failing.Load() {
+			return vfs.Fault{Err: errors.New("disk full")}
 		}
 		return vfs.Fault{}
 	})

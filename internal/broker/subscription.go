@@ -112,10 +112,17 @@ func newSubscription(t *topic, name string, cfg SubscriptionConfig, created time
 
 func (s *subscription) now() int64 { return s.b.cfg.Now().UnixNano() }
 
+// ackSyncDelay bounds how long a lease, ack, nack or extend waits for the
+// journal's fsync when nothing else needs one (commitlog UnsyncedDelay):
+// at most this much of a subscription's progress is forgotten in a power
+// cut, and redelivered. Many acks then share one fsync, and a topic's
+// subscriptions do not each keep the disk busy.
+const ackSyncDelay = 10 * time.Millisecond
+
 func (s *subscription) journalOptions() commitlog.Options {
 	return commitlog.Options{
 		Sync: s.b.cfg.Sync, SegmentBytes: 4 << 20, FS: s.b.cfg.FS,
-		Logger: s.log, Now: s.b.cfg.Now,
+		Logger: s.log, Now: s.b.cfg.Now, UnsyncedDelay: ackSyncDelay,
 	}
 }
 

@@ -41,11 +41,12 @@ func (l *Log) Append(ctx context.Context, recs []Record) (int64, error) {
 // AppendUnsynced is Append that returns once the batch is written to its
 // segment file, without waiting for the fsync: the batch survives the
 // process being killed, and becomes durable against a power loss with the
-// fsync that follows (under SyncAlways, the one the syncer starts at once).
-// Readers see it only once it is durable, as with Append. Use it for
-// records whose loss in a power cut is harmless, such as a subscription's
-// lease records: a later Append to the same log returns only after
-// everything written before it is durable too.
+// fsync that follows: under SyncAlways, the next Append's, or one of its
+// own after Options.UnsyncedDelay. Readers see it only once it is durable,
+// as with Append. Use it for records whose loss in a power cut is
+// harmless, such as a subscription's leases and acks: a later Append to
+// the same log returns only after everything written before it is durable
+// too.
 func (l *Log) AppendUnsynced(ctx context.Context, recs []Record) (int64, error) {
 	return l.append(ctx, recs, true)
 }
@@ -185,6 +186,10 @@ func (l *Log) syncer() {
 		defer t.Stop()
 		tick = t.C
 	}
+	// Groups of AppendUnsynced batches only wait (lazy) up to
+	// UnsyncedDelay for an fsync that someone waits for, or for the timer.
+	var lazyTimer *time.Timer
+	var lazyDue <-chan time.Time
 	var (
 		pending []written
 		dirty   bool
@@ -195,7 +200,7 @@ func (l *Log) syncer() {
 			if !ok {
 				return
 			}
-			pending = append(pending[:0], w)
+			pending = append(pending, w)
 		drain:
 			for {
 				select {
@@ -208,33 +213,19 @@ func (l *Log) syncer() {
 					break drain
 				}
 			}
-			err := l.failure()
-			if err == nil && l.opts.Sync == SyncAlways {
-				var synced *segment
-				for _, w := range pending {
-					if w.err == nil && w.seg != synced {
-						if serr := w.seg.file.Sync(); serr != nil {
-							err = l.fail(serr)
-							break
-						}
-						synced = w.seg
+			if l.opts.Sync == SyncAlways && l.opts.UnsyncedDelay > 0 && !waited(pending) {
+				if lazyDue == nil {
+					if lazyTimer == nil {
+						lazyTimer = time.NewTimer(l.opts.UnsyncedDelay)
+						defer func() { lazyTimer.Stop() }()
+					} else {
+						lazyTimer.Reset(l.opts.UnsyncedDelay)
 					}
+					lazyDue = lazyTimer.C
 				}
+				continue
 			}
-			for _, w := range pending {
-				werr := w.err
-				if werr == nil && err != nil {
-					werr = err
-				}
-				if werr == nil {
-					l.publish(w.seg, w.end, w.next)
-					dirty = true
-				}
-				for _, r := range w.group {
-					r.err = werr
-					r.done <- struct{}{}
-				}
-			}
+		case <-lazyDue:
 		case <-tick:
 			if dirty && l.failure() == nil {
 				if err := l.activeSegment().file.Sync(); err != nil {
@@ -242,8 +233,53 @@ func (l *Log) syncer() {
 				}
 				dirty = false
 			}
+			continue
+		}
+		if lazyDue != nil {
+			lazyTimer.Stop()
+			lazyDue = nil
+		}
+		err := l.failure()
+		if err == nil && l.opts.Sync == SyncAlways {
+			var synced *segment
+			for _, w := range pending {
+				if w.err == nil && w.seg != synced {
+					if serr := w.seg.file.Sync(); serr != nil {
+						err = l.fail(serr)
+						break
+					}
+					synced = w.seg
+				}
+			}
+		}
+		for _, w := range pending {
+			werr := w.err
+			if werr == nil && err != nil {
+				werr = err
+			}
+			if werr == nil {
+				l.publish(w.seg, w.end, w.next)
+				dirty = true
+			}
+			for _, r := range w.group {
+				r.err = werr
+				r.done <- struct{}{}
+			}
+		}
+		clear(pending)
+		pending = pending[:0]
+	}
+}
+
+// waited reports whether an appender waits for one of the groups: only
+// AppendUnsynced batches (answered already) leave a group empty.
+func waited(groups []written) bool {
+	for _, w := range groups {
+		if len(w.group) > 0 || w.err != nil {
+			return true
 		}
 	}
+	return false
 }
 
 func (l *Log) activeSegment() *segment {

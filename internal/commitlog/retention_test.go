@@ -364,3 +364,36 @@ func TestAppendUnsyncedDoesNotWaitForTheFsync(t *testing.T) {
 		t.Fatalf("after reopen read %d records, want at least the 2 acknowledged", len(got))
 	}
 }
+
+// With UnsyncedDelay, AppendUnsynced batches wait for the next Append's
+// fsync (becoming visible with it) or, with no Append, for their own fsync
+// after the delay.
+func TestUnsyncedDelayDefersTheFsync(t *testing.T) {
+	ctx := context.Background()
+	t.Run("the next Append syncs them", func(t *testing.T) {
+		l := openLog(t, "", Options{UnsyncedDelay: time.Hour})
+		if _, err := l.AppendUnsynced(ctx, []Record{rec(0, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		if l.Next() != 0 {
+			t.Fatalf("Next = %d before any fsync, want 0", l.Next())
+		}
+		if base := mustAppend(t, l, rec(1, 1)); base != 1 {
+			t.Fatalf("Append at %d, want 1", base)
+		}
+		if got := readAll(t, l, 0); len(got) != 2 {
+			t.Fatalf("read %d records after the Append, want 2", len(got))
+		}
+	})
+	t.Run("the delay syncs them", func(t *testing.T) {
+		l := openLog(t, "", Options{UnsyncedDelay: 5 * time.Millisecond})
+		if _, err := l.AppendUnsynced(ctx, []Record{rec(0, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := l.Wait(wctx, 0); err != nil {
+			t.Fatalf("the unsynced record never became visible: %v", err)
+		}
+	})
+}
