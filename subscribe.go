@@ -65,9 +65,9 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 	// queue that concurrency workers drain, so one fetch serves many
 	// events. credits bound what is fetched but not yet handled. Acks go to
 	// one acker that sends what has gathered as one AckMany (one frame and
-	// one fsync for many), several batches in flight; nacks and rejects,
+	// one journal write for many), several batches in flight; nacks and rejects,
 	// the rare case, run on their own goroutines. A handler's slot is free
-	// while its settle is being made durable. On stop, what was already
+	// while its settle is being written. On stop, what was already
 	// fetched is handled and settled before Subscribe returns.
 	prefetch := max(o.prefetch, o.concurrency)
 	if o.prefetch == 0 {
@@ -205,7 +205,7 @@ func (c *Client) handle(q queued, topic, sub string, h Handler) (handled bool, e
 
 // acker gathers the acks of one Subscribe and sends them in batches: it
 // takes whatever has queued up, sends it as one AckMany, and goes on
-// gathering while up to ackersInFlight batches are being made durable.
+// gathering while up to ackersInFlight batches are being answered.
 type acker struct {
 	c          *Client
 	topic, sub string

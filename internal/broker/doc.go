@@ -42,7 +42,7 @@
 // # Delivery semantics (choices made where the issue is silent)
 //
 //   - At least once. Fetch is a long poll (a done context makes it a
-//     non-blocking poll). Ack (and AckMany, one fsync for a batch), Nack
+//     non-blocking poll). Ack (and AckMany, one journal write for a batch), Nack
 //     (delay, or 0 for the retry policy), Extend (renews the lease for
 //     AckTimeout, default 30s) and Reject (straight to the dead-letter topic
 //     with a reason). An expired lease is redelivered at once (the timeout
@@ -78,9 +78,12 @@
 // format drawn there): a commit log of small operations — deliver (attempt,
 // lease id, deadline, consumer), extend, release (nack, reject), settle
 // (ack), dead-letter intent and completion, redrive, seek. The change a call
-// makes is durable before it returns (group-committed by the commit log, so
-// concurrent acks share an fsync); lease expiry is not journaled, it follows
-// from the journaled deadline. When the journal reaches CompactAfter
+// makes is written before it returns. Seek, reject and the dead-letter steps
+// are also fsynced before it returns; deliver, ack, nack and extend are
+// fsynced within ackSyncDelay (10 ms), or with the next fsynced operation:
+// after a kill -9 nothing is lost, after a power cut the acks of the last
+// moment are forgotten and their events delivered again (at least once).
+// Lease expiry is not journaled, it follows from the journaled deadline. When the journal reaches CompactAfter
 // operations, after a failed journal write, or on Close, the live state is
 // written as a new snapshot (atomicfile) with a fresh journal generation.
 // On open, snapshot + journal give back: acked events are never
