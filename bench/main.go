@@ -58,6 +58,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	m := describeMachine(cfg.RedisServer)
+	if d, err := measureWriteFsync(cfg.Dir, 2000); err == nil {
+		m.WriteFsyncP50us = float64(d.Nanoseconds()) / 1e3
+	} else {
+		fmt.Fprintln(stderr, "bench: measuring write+fdatasync:", err)
+	}
 	fmt.Fprintln(stdout)
 	printTable(stdout, rep, m, command)
 	if err != nil {

@@ -134,6 +134,20 @@ func printTable(w io.Writer, rep *report, m machine, command string) {
 	for _, s := range rep.Skipped {
 		fmt.Fprintln(w, "left out:", firstLine(s))
 	}
+	if m.WriteFsyncP50us > 0 {
+		var checks []string
+		for _, l := range rep.Lines {
+			if l.Row.Workload == 2 && l.Err == "" && l.Result.P50us > 0 {
+				checks = append(checks, fmt.Sprintf("%s (%s): %.2f×", l.Label, l.Durability, l.Result.P50us/m.WriteFsyncP50us))
+			}
+		}
+		if len(checks) > 0 {
+			fmt.Fprintf(w, "\nsync publish p50 (row 2) over one 4 KiB write+fdatasync (%.0f µs):\n", m.WriteFsyncP50us)
+			for _, c := range checks {
+				fmt.Fprintln(w, "  "+c)
+			}
+		}
+	}
 	if checks := fanOutChecks(rep.Lines); len(checks) > 0 {
 		fmt.Fprintln(w, "\nfan-out (row 5) against the same system with no subscriptions (row 1a) and with one (row 3):")
 		for _, c := range checks {
