@@ -135,8 +135,15 @@ type streamConn struct {
 
 	out        chan streamReply // to the writer
 	writerDone chan struct{}
-	requests   sync.WaitGroup
-	limit      streamBudget
+	// wmu guards bw and wfailed, the socket's buffered write side. The
+	// writer holds it while it writes; a request goroutine that finds it
+	// free with nothing queued writes its own reply (tryReply), saving the
+	// writer's wake-up on an idle connection.
+	wmu      sync.Mutex
+	bw       *bufio.Writer
+	wfailed  error
+	requests sync.WaitGroup
+	limit    streamBudget
 
 	mu      sync.Mutex
 	fetches map[uint64]*waitingFetch // long polls a CANCEL may end
@@ -157,6 +164,7 @@ func newStreamConn(s *Server, b *broker.Broker, conn net.Conn, rd *bufio.Reader,
 		out: make(chan streamReply, streamMaxRequests+1), writerDone: make(chan struct{}),
 		limit:   streamBudget{maxN: streamMaxRequests, maxBytes: streamMaxBytes, free: make(chan struct{})},
 		fetches: map[uint64]*waitingFetch{}}
+	sc.bw = bufio.NewWriterSize(conn, streamBufferBytes)
 	return sc
 }
 
@@ -245,34 +253,56 @@ func (sc *streamConn) readLoop() error {
 	}
 }
 
-// writeLoop owns the socket's write side until out is closed. After a
+// writeLoop writes queued replies until out is closed. After a
 // write fails it keeps draining out, so request goroutines never block.
 func (sc *streamConn) writeLoop() {
 	defer close(sc.writerDone)
-	bw := bufio.NewWriterSize(sc.conn, streamBufferBytes)
-	var failed error
 	for r := range sc.out {
-		if failed == nil {
-			_, failed = bw.Write(r.frames)
+		sc.wmu.Lock()
+		sc.writeLocked(r, len(sc.out) == 0)
+		sc.wmu.Unlock()
+	}
+}
+
+// tryReply writes r on the calling request goroutine when the writer is
+// idle and nothing is queued; it reports whether it did. Only small
+// replies: a large one goes through the writer, so a slow client never
+// holds a request goroutine.
+func (sc *streamConn) tryReply(r streamReply) bool {
+	if len(r.frames) > directReplyMax || !sc.wmu.TryLock() {
+		return false
+	}
+	defer sc.wmu.Unlock()
+	if len(sc.out) > 0 {
+		return false
+	}
+	sc.writeLocked(r, true)
+	return true
+}
+
+// directReplyMax is the largest reply a request goroutine writes itself.
+const directReplyMax = 32 << 10
+
+// writeLocked writes r and, with flush, flushes the socket; the caller
+// holds wmu. After a write fails it only gives back budgets, so request
+// goroutines never block, and it stops the connection.
+func (sc *streamConn) writeLocked(r streamReply, flush bool) {
+	if sc.wfailed == nil {
+		_, sc.wfailed = sc.bw.Write(r.frames)
+	}
+	if r.counted {
+		sc.limit.release(r.weight)
+	}
+	if sc.wfailed == nil && flush {
+		if t := sc.s.cfg.WriteTimeout; t > 0 {
+			sc.conn.SetWriteDeadline(time.Now().Add(t))
 		}
-		if r.counted {
-			sc.limit.release(r.weight)
-		}
-		if failed == nil && len(sc.out) == 0 {
-			// Let request goroutines that are about to answer do so
-			// first: their replies then share this flush's syscall.
-		}
-		if failed == nil && len(sc.out) == 0 {
-			if t := sc.s.cfg.WriteTimeout; t > 0 {
-				sc.conn.SetWriteDeadline(time.Now().Add(t))
-			}
-			failed = bw.Flush()
-		}
-		if failed != nil && sc.reading.Err() == nil {
-			sc.log.Debug("stream write failed; closing", "err", failed)
-			sc.stopReading()
-			sc.cancelWork()
-		}
+		sc.wfailed = sc.bw.Flush()
+	}
+	if sc.wfailed != nil && sc.reading.Err() == nil {
+		sc.log.Debug("stream write failed; closing", "err", sc.wfailed)
+		sc.stopReading()
+		sc.cancelWork()
 	}
 }
 
@@ -292,7 +322,9 @@ func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte) {
 			sc.log.Error("stream request panic", "type", h.Type, "panic", v, "stack", string(debug.Stack()))
 			reply = sc.errorFrame(h.ID, errors.New("panic"))
 		}
-		sc.out <- streamReply{frames: reply, weight: h.Len, counted: true}
+		if r := (streamReply{frames: reply, weight: h.Len, counted: true}); !sc.tryReply(r) {
+			sc.out <- r
+		}
 	}()
 	var err error
 	switch h.Type {
