@@ -1,0 +1,74 @@
+package herald
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/cloudevent"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/remote"
+)
+
+// gatedBackend holds each Publish until the test lets it through, and
+// records the batch sizes it was given.
+type gatedBackend struct {
+	remote.Backend
+	gate chan struct{}
+
+	mu      sync.Mutex
+	batches []int
+	entered chan struct{}
+}
+
+func (g *gatedBackend) Publish(ctx context.Context, topic string, events []cloudevent.Event) ([]broker.PublishResult, error) {
+	g.mu.Lock()
+	g.batches = append(g.batches, len(events))
+	g.mu.Unlock()
+	g.entered <- struct{}{}
+	<-g.gate
+	return g.Backend.Publish(ctx, topic, events)
+}
+
+// With a linger of 0 an event on an idle publisher goes out at once, and
+// the events published while that batch is in flight go together as the
+// next one.
+func TestLingerZeroSendsAtOnceAndBatchesWhileInFlight(t *testing.T) {
+	b, err := broker.Open(broker.Config{DataDir: t.TempDir(), AutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedBackend{Backend: remote.Embedded(b), gate: make(chan struct{}), entered: make(chan struct{}, 8)}
+	o := defaultClientOptions()
+	WithBatching(1000, 1<<20, 0)(&o)
+	c := newClient(g, o)
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	first := c.Publish(ctx, "t", Event{Type: "x", Data: []byte("0")})
+	select {
+	case <-g.entered: // sent without a flush, a full batch or a linger
+	case <-ctx.Done():
+		t.Fatal("a lone event on an idle publisher was not sent")
+	}
+	var rest []*PublishFuture
+	for i := range 50 {
+		rest = append(rest, c.Publish(ctx, "t", Event{Type: "x", Data: []byte{byte(i)}}))
+	}
+	close(g.gate)
+	if _, err := first.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rest {
+		if _, err := f.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.batches) != 2 || g.batches[0] != 1 || g.batches[1] != 50 {
+		t.Fatalf("batches sent: %v, want [1 50]", g.batches)
+	}
+}
