@@ -149,7 +149,15 @@ func varintLen(v int64) int {
 // replacing all of e. e never aliases b: the attribute strings share one
 // allocation, Data another. Errors match ErrMalformed and leave e as it
 // was.
-func (e *Event) UnmarshalBinary(b []byte) error {
+func (e *Event) UnmarshalBinary(b []byte) error { return e.unmarshalBinary(b, false) }
+
+// UnmarshalBinaryShared is UnmarshalBinary whose Data shares b's memory
+// instead of copying it: for a decoder that owns b and will not change it
+// while the event lives (a server decoding a request it just read), it
+// saves a copy of every payload.
+func (e *Event) UnmarshalBinaryShared(b []byte) error { return e.unmarshalBinary(b, true) }
+
+func (e *Event) unmarshalBinary(b []byte, share bool) error {
 	if len(b) < 2 {
 		return malformed("event record is %d bytes; the shortest record is 10", len(b))
 	}
@@ -239,7 +247,10 @@ func (e *Event) UnmarshalBinary(b []byte) error {
 			e.Extensions[str(ns, ne)] = str(vs, ve)
 		}
 	}
-	if dataStart >= 0 {
+	switch {
+	case dataStart >= 0 && share:
+		e.Data = b[dataStart:dataEnd:dataEnd]
+	case dataStart >= 0:
 		e.Data = append(make([]byte, 0, dataEnd-dataStart), b[dataStart:dataEnd]...)
 	}
 	return nil

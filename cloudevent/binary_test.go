@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,11 @@ func TestBinaryRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertEqualEvents(t, back, e)
+			var shared Event
+			if err := shared.UnmarshalBinaryShared(slices.Clone(b)); err != nil {
+				t.Fatal(err)
+			}
+			assertEqualEvents(t, shared, e)
 			again, _ := back.MarshalBinary()
 			if !bytes.Equal(again, b) {
 				t.Error("re-encoding the decoded event gave different bytes")
@@ -250,5 +256,31 @@ func TestMarshalBinaryRejectsHugeOffset(t *testing.T) {
 	e.Time = time.Unix(0, 0).In(time.FixedZone("", int(off)))
 	if _, err := e.MarshalBinary(); fieldOf(t, err) != "time" {
 		t.Fatalf("MarshalBinary = %v, want a time FieldError", err)
+	}
+}
+
+// UnmarshalBinaryShared's Data is the record's own memory; UnmarshalBinary's
+// is a copy.
+func TestUnmarshalBinarySharedSharesData(t *testing.T) {
+	e := minimalEvent()
+	e.Data = []byte("payload")
+	b, err := e.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shared, copied Event
+	if err := shared.UnmarshalBinaryShared(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := copied.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte("payload"))
+	b[i] = 'P'
+	if string(shared.Data) != "Payload" || string(copied.Data) != "payload" {
+		t.Fatalf("after changing the record: shared %q, copied %q; want %q, %q", shared.Data, copied.Data, "Payload", "payload")
+	}
+	if cap(shared.Data) != len(shared.Data) {
+		t.Fatalf("shared Data has capacity %d past its length %d: an append would write into the record", cap(shared.Data), len(shared.Data))
 	}
 }

@@ -50,7 +50,29 @@ func (b *Broker) Publish(ctx context.Context, topicName string, events []cloudev
 	if err != nil {
 		return nil, err
 	}
-	return t.publish(ctx, events)
+	return t.publish(ctx, events, nil)
+}
+
+// PublishEncoded is Publish for events that arrived in the storage codec
+// (the stream protocol's PUBLISH): records[i] is events[i] encoded, and is
+// stored as is, saving an encode of every event. events are still
+// validated; records must decode to them.
+func (b *Broker) PublishEncoded(ctx context.Context, topicName string, events []cloudevent.Event, records [][]byte) ([]PublishResult, error) {
+	if len(records) != len(events) {
+		return nil, fmt.Errorf("%w: %d records for %d events", ErrInvalid, len(records), len(events))
+	}
+	if err := b.enter(); err != nil {
+		return nil, err
+	}
+	defer b.leave()
+	t, err := b.topic(topicName)
+	if errors.Is(err, ErrTopicNotFound) && b.cfg.AutoCreateTopics {
+		t, err = b.ensureTopic(topicName, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t.publish(ctx, events, records)
 }
 
 func validateEvent(i int, ev *cloudevent.Event) error {
@@ -71,28 +93,29 @@ func validateEvent(i int, ev *cloudevent.Event) error {
 // encodedBatch is a publish's events in storage form.
 type encodedBatch struct {
 	events []cloudevent.Event
-	buf    []byte
-	ends   []int // events[i] is buf[ends[i-1]:ends[i]]
+	vals   [][]byte // vals[i] is events[i] in the storage codec
+	size   int      // bytes of all vals
 }
 
-func (e *encodedBatch) value(i int) []byte {
-	start := 0
-	if i > 0 {
-		start = e.ends[i-1]
-	}
-	return e.buf[start:e.ends[i]:e.ends[i]]
-}
+func (e *encodedBatch) value(i int) []byte { return e.vals[i] }
 
 // encodeEvents validates and encodes a publish. Broker extensions
-// (herald*) are stripped: they say where an event sits in Herald, which only
-// the broker may say, and an event received from Herald carries them when
-// it is published again. internal skips both steps, for dead letters.
-func encodeEvents(events []cloudevent.Event, internal bool) (*encodedBatch, error) {
-	eb := &encodedBatch{events: events, ends: make([]int, len(events))}
-	// One allocation for the batch, not a doubling per growth: about the
-	// encoded size, a little over (the codec adds a few bytes per field).
+// (partition, offset, publish time) are computed on read: any a client set
+// are dropped before storing. records, when not nil, holds each event
+// already in the storage codec, as a client sent it (PublishEncoded): it
+// is stored as is unless it must lose broker extensions. internal skips
+// validation and stripping, for events the broker builds itself (dead
+// letters).
+func encodeEvents(events []cloudevent.Event, records [][]byte, internal bool) (*encodedBatch, error) {
+	eb := &encodedBatch{events: events, vals: make([][]byte, len(events))}
+	// One allocation for what must be encoded, not a doubling per growth:
+	// about the encoded size, a little over (the codec adds a few bytes
+	// per field).
 	size := 0
 	for i := range events {
+		if records != nil {
+			continue
+		}
 		e := &events[i]
 		size += 48 + len(e.Data) + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Subject) +
 			len(e.DataContentType) + len(e.DataSchema)
@@ -100,9 +123,10 @@ func encodeEvents(events []cloudevent.Event, internal bool) (*encodedBatch, erro
 			size += 4 + len(k) + len(v)
 		}
 	}
-	eb.buf = make([]byte, 0, size)
+	buf := make([]byte, 0, size)
 	stripped := false
 	for i := range events {
+		strip := false
 		if !internal {
 			if err := validateEvent(i, &events[i]); err != nil {
 				return nil, err
@@ -114,13 +138,21 @@ func encodeEvents(events []cloudevent.Event, internal bool) (*encodedBatch, erro
 				}
 				eb.events[i].Extensions = maps.Clone(events[i].Extensions)
 				maps.DeleteFunc(eb.events[i].Extensions, func(k, _ string) bool { return cloudevent.IsBrokerExtension(k) })
+				strip = true
 			}
 		}
+		if records != nil && !strip {
+			eb.vals[i] = records[i]
+			eb.size += len(records[i])
+			continue
+		}
+		start := len(buf)
 		var err error
-		if eb.buf, err = eb.events[i].AppendBinary(eb.buf); err != nil {
+		if buf, err = eb.events[i].AppendBinary(buf); err != nil {
 			return nil, &FieldError{Field: fmt.Sprintf("events[%d]", i), Reason: "cannot be encoded: " + err.Error(), Err: err}
 		}
-		eb.ends[i] = len(eb.buf)
+		eb.vals[i] = buf[start:len(buf):len(buf)]
+		eb.size += len(buf) - start
 	}
 	return eb, nil
 }
@@ -134,11 +166,11 @@ func hasBrokerExtension(ev *cloudevent.Event) bool {
 	return false
 }
 
-func (t *topic) publish(ctx context.Context, events []cloudevent.Event) ([]PublishResult, error) {
+func (t *topic) publish(ctx context.Context, events []cloudevent.Event, records [][]byte) ([]PublishResult, error) {
 	if len(events) == 0 {
 		return []PublishResult{}, nil
 	}
-	eb, err := encodeEvents(events, false)
+	eb, err := encodeEvents(events, records, false)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +187,7 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event) ([]Publi
 				"shrink its data or raise maxEventBytes", ErrEventTooLarge, i, n, t.name, cfg.MaxEventBytes)
 		}
 	}
-	release, err := t.reserveQuota(cfg, int64(len(eb.buf))+32*int64(len(events)))
+	release, err := t.reserveQuota(cfg, int64(eb.size)+32*int64(len(events)))
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +374,7 @@ func (t *topic) appendPartition(ctx context.Context, p int, eb *encodedBatch, id
 // appendInternal stores events in one chosen partition, bypassing dedup,
 // for dead letters. The quota still applies.
 func (t *topic) appendInternal(ctx context.Context, p int, events []cloudevent.Event) ([]PublishResult, error) {
-	eb, err := encodeEvents(events, true)
+	eb, err := encodeEvents(events, nil, true)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +383,7 @@ func (t *topic) appendInternal(ctx context.Context, p int, events []cloudevent.E
 	if _, err := t.partition(p); err != nil {
 		return nil, err
 	}
-	release, err := t.reserveQuota(t.cfg, int64(len(eb.buf))+32*int64(len(events)))
+	release, err := t.reserveQuota(t.cfg, int64(eb.size)+32*int64(len(events)))
 	if err != nil {
 		return nil, err
 	}

@@ -305,3 +305,43 @@ func TestPublishTopicMissingOrAutoCreated(t *testing.T) {
 		t.Fatalf("auto-created topic: %+v, %v", info, err)
 	}
 }
+
+// PublishEncoded stores the records it is given as they are, validates the
+// events all the same, re-encodes an event that carries broker extensions
+// (they are dropped), and refuses records that do not match the events.
+func TestPublishEncodedStoresTheRecords(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{})
+	plain := ev("a")
+	withExt := ev("b")
+	withExt.SetExtension(cloudevent.ExtHeraldPartition, "7")
+	events := []cloudevent.Event{plain, withExt}
+	records := make([][]byte, len(events))
+	for i := range events {
+		b, err := events[i].MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		records[i] = b
+	}
+	ctx := context.Background()
+	if _, err := e.b.PublishEncoded(ctx, "t", events, records); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.b.Read(ctx, "t", 0, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[0].Event.Equal(&plain) || got[1].Event.Extension(cloudevent.ExtHeraldPartition) != "" {
+		t.Fatalf("read back %+v: want the plain event, then the other without its broker extension", got)
+	}
+	bad := ev("c")
+	bad.Source = ""
+	rec, _ := bad.MarshalBinary()
+	if _, err := e.b.PublishEncoded(ctx, "t", []cloudevent.Event{bad}, [][]byte{rec}); !errors.Is(err, cloudevent.ErrInvalid) {
+		t.Fatalf("an invalid event with its record: %v, want ErrInvalid", err)
+	}
+	if _, err := e.b.PublishEncoded(ctx, "t", events, records[:1]); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("one record for two events: %v, want ErrInvalid", err)
+	}
+}

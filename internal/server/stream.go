@@ -371,7 +371,7 @@ func (sc *streamConn) publish(id uint64, payload []byte) ([]byte, error) {
 	if err := p.Decode(payload); err != nil {
 		return nil, err
 	}
-	results, err := sc.b.Publish(sc.work, p.Topic, p.Events)
+	results, err := sc.b.PublishEncoded(sc.work, p.Topic, p.Events, p.Records)
 	if err != nil {
 		return nil, err
 	}

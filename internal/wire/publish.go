@@ -29,6 +29,11 @@ import (
 type Publish struct {
 	Topic  string
 	Events []cloudevent.Event
+	// Records, set by Decode, are the events' storage records as received
+	// (Records[i] encodes Events[i]); they and the events' Data share the
+	// decoded payload's memory, so the broker can store them without
+	// encoding again. Ignored by AppendPublish.
+	Records [][]byte
 }
 
 // AppendPublish appends p's payload. An event the storage codec cannot
@@ -74,17 +79,23 @@ func appendRecord(dst []byte, ev *cloudevent.Event) ([]byte, error) {
 	return dst, nil
 }
 
-// Decode replaces p with the request in payload b.
+// Decode replaces p with the request in payload b. The events' Data and
+// p.Records share b's memory: b must not change while they are used.
 func (p *Publish) Decode(b []byte) error {
 	d := decoder{b: b, what: "PUBLISH"}
 	p.Topic = d.string()
-	p.Events = p.Events[:0]
+	p.Events, p.Records = p.Events[:0], p.Records[:0]
 	for d.more() {
-		ev, err := d.event()
-		if err != nil {
+		rec := d.bytes()
+		if d.err != nil {
+			return fmt.Errorf("%w: events[%d]: %w", ErrMalformed, len(p.Events), d.err)
+		}
+		var ev cloudevent.Event
+		if err := ev.UnmarshalBinaryShared(rec); err != nil {
 			return fmt.Errorf("%w: events[%d]: %w", ErrMalformed, len(p.Events), err)
 		}
 		p.Events = append(p.Events, ev)
+		p.Records = append(p.Records, rec)
 	}
 	return d.done()
 }
