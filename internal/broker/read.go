@@ -25,7 +25,17 @@ type StoredEvent struct {
 	Partition   int              `json:"partition"`
 	Offset      int64            `json:"offset"`
 	PublishTime time.Time        `json:"publishTime"`
+
+	// record is Event in the storage codec as read from the log, or nil
+	// for an event that did not come from it.
+	record []byte
 }
+
+// Record is the event in the storage codec exactly as stored, for a
+// reader that sends it on (the stream protocol) without encoding it
+// again; nil when the event was not read from a log. Event.Data shares its
+// memory. Both are read only.
+func (s *StoredEvent) Record() []byte { return s.record }
 
 // WithHeraldExtensions returns a copy of the event with heraldtopic,
 // heraldpartition, heraldoffset, heraldtime and, when attempt > 0,
@@ -49,8 +59,12 @@ func (s StoredEvent) WithHeraldExtensions(attempt int) cloudevent.Event {
 
 // decodeStored turns a partition record into a StoredEvent.
 func decodeStored(topic string, p int, r *commitlog.Record) (StoredEvent, error) {
-	st := StoredEvent{Topic: topic, Partition: p, Offset: r.Offset, PublishTime: time.Unix(0, r.Timestamp).UTC()}
-	if err := st.Event.UnmarshalBinary(r.Value); err != nil {
+	// One copy of the record, which Data then shares: r.Value is part of a
+	// read buffer of up to a MiB, which an event kept in a subscription's
+	// window must not hold on to.
+	rec := append(make([]byte, 0, len(r.Value)), r.Value...)
+	st := StoredEvent{Topic: topic, Partition: p, Offset: r.Offset, PublishTime: time.Unix(0, r.Timestamp).UTC(), record: rec}
+	if err := st.Event.UnmarshalBinaryShared(rec); err != nil {
 		return st, fmt.Errorf("%w: topic %q partition %d offset %d does not decode as an event: %v",
 			commitlog.ErrCorrupt, topic, p, r.Offset, err)
 	}

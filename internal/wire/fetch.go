@@ -78,6 +78,12 @@ func appendStored(dst []byte, st *broker.StoredEvent) ([]byte, error) {
 	dst = appendUvarint(dst, uint64(st.Partition))
 	dst = appendVarint(dst, st.Offset)
 	dst = appendTime(dst, st.PublishTime)
+	if rec := st.Record(); rec != nil {
+		// The record as stored, which decodes to the same event, without
+		// encoding the event again.
+		dst = appendUvarint(dst, uint64(len(rec)))
+		return append(dst, rec...), nil
+	}
 	return appendRecord(dst, &st.Event)
 }
 

@@ -100,14 +100,15 @@ func (p *Publish) Decode(b []byte) error {
 	return d.done()
 }
 
-// event reads one length-prefixed storage record.
+// event reads one length-prefixed storage record. Its Data shares the
+// payload's memory: replies are read into fresh buffers nothing reuses.
 func (d *decoder) event() (cloudevent.Event, error) {
 	var ev cloudevent.Event
 	rec := d.bytes()
 	if d.err != nil {
 		return ev, d.err
 	}
-	return ev, ev.UnmarshalBinary(rec)
+	return ev, ev.UnmarshalBinaryShared(rec)
 }
 
 // AppendPublished appends a PUBLISHED payload for results.
