@@ -151,6 +151,12 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		if !bytes.Equal(out, in) {
 			t.Fatalf("re-encoded record differs\n in: % x\nout: % x", in, out)
 		}
+		// The sharing decoder accepts the same records and gives the same
+		// event.
+		var shared Event
+		if err := shared.UnmarshalBinaryShared(bytes.Clone(in)); err != nil || !shared.Equal(&e) {
+			t.Fatalf("UnmarshalBinaryShared = %+v, %v; UnmarshalBinary gave %+v", shared, err, e)
+		}
 	})
 }
 
