@@ -366,18 +366,10 @@ func (j *journal) replay(st *cursorState) (int64, error) {
 	return n, nil
 }
 
-// append makes ops durable (under SyncAlways) as one batch.
-func (j *journal) append(ctx context.Context, ops []op) error {
-	return j.write(ctx, ops, false)
-}
-
-// appendUnsynced writes ops as one batch without waiting for their fsync:
-// they survive the process being killed, and a power loss only until the
-// next append's fsync, which covers them too (see AppendUnsynced).
-func (j *journal) appendUnsynced(ctx context.Context, ops []op) error {
-	return j.write(ctx, ops, true)
-}
-
+// write appends ops as one batch. It returns once they are durable (under
+// SyncAlways), or, unsynced, once they are written: they survive the
+// process being killed, and a power loss once the journal's next fsync
+// covers them (commitlog AppendUnsynced, UnsyncedDelay).
 func (j *journal) write(ctx context.Context, ops []op, unsynced bool) error {
 	if len(ops) == 0 {
 		return nil
