@@ -39,18 +39,7 @@ const maxAppendBytes = 8 << 20
 // A storage error may leave some partitions' events stored: retrying the
 // whole call is safe, deduplication answers for those already stored.
 func (b *Broker) Publish(ctx context.Context, topicName string, events []cloudevent.Event) ([]PublishResult, error) {
-	if err := b.enter(); err != nil {
-		return nil, err
-	}
-	defer b.leave()
-	t, err := b.topic(topicName)
-	if errors.Is(err, ErrTopicNotFound) && b.cfg.AutoCreateTopics {
-		t, err = b.ensureTopic(topicName, 0)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return t.publish(ctx, events, nil)
+	return b.publish(ctx, topicName, events, nil)
 }
 
 // PublishEncoded is Publish for events that arrived in the storage codec
@@ -61,6 +50,12 @@ func (b *Broker) PublishEncoded(ctx context.Context, topicName string, events []
 	if len(records) != len(events) {
 		return nil, fmt.Errorf("%w: %d records for %d events", ErrInvalid, len(records), len(events))
 	}
+	return b.publish(ctx, topicName, events, records)
+}
+
+// publish finds (or, with AutoCreateTopics, creates) the topic and
+// publishes to it.
+func (b *Broker) publish(ctx context.Context, topicName string, events []cloudevent.Event, records [][]byte) ([]PublishResult, error) {
 	if err := b.enter(); err != nil {
 		return nil, err
 	}

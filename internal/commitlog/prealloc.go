@@ -93,13 +93,18 @@ func (l *Log) fillDone(seg *segment, err error) {
 	z.zeroed = max(z.zeroed, f.end)
 }
 
+// waitZeroFill waits for a fill in progress on seg, if any.
+func (l *Log) waitZeroFill(seg *segment) {
+	if z := &seg.zero; z.pending != nil {
+		l.fillDone(seg, <-z.pending.done)
+	}
+}
+
 // settleZeros waits for a fill in progress and cuts seg back to its data:
 // before a segment is sealed, and when the log closes.
 func (l *Log) settleZeros(seg *segment) error {
+	l.waitZeroFill(seg)
 	z := &seg.zero
-	if z.pending != nil {
-		l.fillDone(seg, <-z.pending.done)
-	}
 	if z.zeroed <= seg.writePos {
 		return nil
 	}

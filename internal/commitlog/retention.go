@@ -99,12 +99,14 @@ func (l *Log) Close() error {
 		break
 	}
 	var err error
+	seg := l.activeSegment()
 	if l.failed.Load() == nil {
-		seg := l.activeSegment()
 		err = l.settleZeros(seg)
 		if err == nil {
 			err = seg.file.Sync()
 		}
+	} else {
+		l.waitZeroFill(seg) // it must not touch the file once it is closed
 	}
 	l.mu.Lock()
 	for _, s := range l.segments {

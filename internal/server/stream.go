@@ -397,21 +397,11 @@ func (sc *streamConn) fetch(w *waitingFetch, id uint64, payload []byte) ([]byte,
 	if err := f.Decode(payload); err != nil {
 		return nil, err
 	}
-	ctx := w.ctx
-	defer context.AfterFunc(sc.shutdown, w.cancel)()
-	switch {
-	case f.Wait > 0:
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeout(ctx, f.Wait)
-		defer stop()
-	case f.Wait < 0: // poll: a done context makes Fetch answer with what is ready
-		var stop context.CancelFunc
-		ctx, stop = context.WithCancel(ctx)
-		stop()
-	}
+	ctx, done := sc.longPoll(w, f.Wait)
+	defer done()
 	ds, err := sc.b.Fetch(ctx, f.Topic, f.Sub, f.Consumer, f.Max)
 	if err != nil {
-		if ctx.Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		if !pollEnded(ctx, err) {
 			return nil, err
 		}
 		if sc.shutdown.Err() != nil {
@@ -420,6 +410,28 @@ func (sc *streamConn) fetch(w *waitingFetch, id uint64, payload []byte) ([]byte,
 		}
 	}
 	return wire.AppendDeliveryFrames(nil, id, ds)
+}
+
+// longPoll returns the context a FETCH or TAIL waits under: w's (ended by
+// a CANCEL, the client leaving, or shutdown), limited to wait; a negative
+// wait is a poll (a done context answers with what is ready). done ends it.
+func (sc *streamConn) longPoll(w *waitingFetch, wait time.Duration) (ctx context.Context, done func()) {
+	stopAtShutdown := context.AfterFunc(sc.shutdown, w.cancel)
+	ctx, cancel := w.ctx, context.CancelFunc(func() {})
+	switch {
+	case wait > 0:
+		ctx, cancel = context.WithTimeout(ctx, wait)
+	case wait < 0:
+		ctx, cancel = context.WithCancel(ctx)
+		cancel()
+	}
+	return ctx, func() { cancel(); stopAtShutdown() }
+}
+
+// pollEnded reports whether err only says a long poll's wait ended, which
+// is answered with what is ready, not as an error.
+func pollEnded(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // settle runs a batch of acks, nacks, extends or rejects, concurrently so

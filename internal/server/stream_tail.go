@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -72,21 +71,11 @@ func (sc *streamConn) tail(w *waitingFetch, id uint64, payload []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	ctx := w.ctx
-	defer context.AfterFunc(sc.shutdown, w.cancel)()
-	switch {
-	case req.Wait > 0:
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeout(ctx, req.Wait)
-		defer stop()
-	case req.Wait < 0: // poll: a done context makes Next answer with what is ready
-		var stop context.CancelFunc
-		ctx, stop = context.WithCancel(ctx)
-		stop()
-	}
+	ctx, done := sc.longPoll(w, req.Wait)
+	defer done()
 	events, err := ot.read(ctx, req.Max)
 	if err != nil {
-		if ctx.Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		if !pollEnded(ctx, err) {
 			return nil, err
 		}
 		if sc.shutdown.Err() != nil {
