@@ -5,17 +5,59 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald"
 )
 
+// embedded connects every caller to one in-process client (a data
+// directory is opened once), and counts the connections asked for.
 func embedded(t *testing.T) Connect {
 	t.Helper()
+	c, _ := embeddedCounting(t)
+	return c
+}
+
+func embeddedCounting(t *testing.T) (Connect, *atomic.Int32) {
+	t.Helper()
 	dir := t.TempDir()
+	var (
+		once   sync.Once
+		client *herald.Client
+		err    error
+		calls  atomic.Int32
+	)
 	return func(ctx context.Context, cfg Config) (*herald.Client, error) {
-		return herald.Open(dir, herald.WithBatching(cfg.Batch, 8<<20, time.Millisecond))
+		calls.Add(1)
+		once.Do(func() { client, err = herald.Open(dir, herald.WithBatching(cfg.Batch, 8<<20, time.Millisecond)) })
+		return client, err
+	}, &calls
+}
+
+// Publishing producers each get their own connection, as the peers'
+// producers do in bench/; consumers share the first.
+func TestEveryProducerConnects(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int32
+	}{
+		{[]string{"publish", "--events", "300", "--producers", "3"}, 3},
+		{[]string{"e2e", "--events", "100", "--rate", "5000", "--producers", "2"}, 2},
+		{[]string{"consume", "--events", "100", "--producers", "3"}, 1},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			connect, calls := embeddedCounting(t)
+			var out, errb bytes.Buffer
+			if code := Main(context.Background(), append(tt.args, "--json"), connect, &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			if got := calls.Load(); got != tt.want {
+				t.Fatalf("connected %d times, want %d", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -50,7 +50,17 @@ func Run(ctx context.Context, cfg Config, connect Connect, progress io.Writer) (
 	if err := client.CreateTopic(ctx, cfg.Topic, herald.TopicConfig{Partitions: cfg.Partitions}); err != nil {
 		return Summary{}, fmt.Errorf("create topic %s: %w", cfg.Topic, err)
 	}
-	r := &run{cfg: cfg, c: client}
+	r := &run{cfg: cfg, c: client, producers: []*herald.Client{client}}
+	// Over the network every producer has its own connection, as the peers'
+	// producers do in bench/ (in process, they share the one client).
+	for p := 1; p < cfg.Producers && cfg.DataDir == "" && cfg.Mode != "consume"; p++ {
+		pc, err := connect(ctx, cfg)
+		if err != nil {
+			return Summary{}, err
+		}
+		defer pc.Close()
+		r.producers = append(r.producers, pc)
+	}
 	stop := r.reportProgress(progress)
 	defer stop()
 	switch cfg.Mode {
@@ -65,6 +75,7 @@ func Run(ctx context.Context, cfg Config, connect Connect, progress io.Writer) (
 type run struct {
 	cfg       Config
 	c         *herald.Client
+	producers []*herald.Client // producer p publishes with producers[p % len]
 	sent      atomic.Int64
 	received  atomic.Int64
 	latencies latencies
@@ -135,6 +146,7 @@ type pending struct {
 }
 
 func (r *run) producer(ctx context.Context, p int, deadline time.Time) error {
+	c := r.producers[p%len(r.producers)]
 	n := r.perProducer(p)
 	window := make([]pending, 0, r.cfg.Batch) // as many pending as the peers in bench/ allow
 	var interval time.Duration
@@ -168,12 +180,12 @@ func (r *run) producer(ctx context.Context, p int, deadline time.Time) error {
 		}
 		e := herald.Event{Type: "bench", Data: r.payload(sendAt)}
 		if r.cfg.Sync {
-			if _, err := r.c.PublishSync(ctx, r.cfg.Topic, e); err != nil {
+			if _, err := c.PublishSync(ctx, r.cfg.Topic, e); err != nil {
 				return err
 			}
 			samples = append(samples, time.Since(sendAt))
 		} else {
-			window = append(window, pending{r.c.Publish(ctx, r.cfg.Topic, e), sendAt})
+			window = append(window, pending{c.Publish(ctx, r.cfg.Topic, e), sendAt})
 			if len(window) == cap(window) {
 				if err := settle(len(window) / 2); err != nil {
 					return err
