@@ -12,12 +12,13 @@ import (
 
 // consumerGroup runs subscriptions that each receive every event.
 type consumerGroup struct {
-	r      *run
-	cancel context.CancelFunc
-	done   sync.WaitGroup
-	errs   chan error
-	lat    latencies
-	signal chan struct{} // poked on every delivery, for waitFor
+	r       *run
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+	errs    chan error
+	lat     latencies
+	signal  chan struct{} // poked on every delivery, for waitFor
+	clients []*herald.Client
 }
 
 // startSubscriptions creates n subscriptions from the start of the fresh
@@ -25,15 +26,33 @@ type consumerGroup struct {
 // event. With e2e it records publish-to-delivery latency from the send
 // time carried in the payload.
 func (r *run) startSubscriptions(ctx context.Context, n int, e2e bool) (*consumerGroup, error) {
+	// Over the network each subscription has its own connection, as the
+	// peers' consumers do in bench/; in process they share the client.
+	clients := make([]*herald.Client, n)
+	for i := range clients {
+		clients[i] = r.c
+		if r.cfg.DataDir == "" {
+			c, err := r.connect(ctx, r.cfg)
+			if err != nil {
+				for _, c := range clients[:i] {
+					if c != r.c {
+						c.Close()
+					}
+				}
+				return nil, err
+			}
+			clients[i] = c
+		}
+	}
 	cctx, cancel := context.WithCancel(ctx)
-	g := &consumerGroup{r: r, cancel: cancel, errs: make(chan error, n), signal: make(chan struct{}, 1)}
+	g := &consumerGroup{r: r, cancel: cancel, errs: make(chan error, n), signal: make(chan struct{}, 1), clients: clients}
 	for i := 0; i < n; i++ {
 		g.done.Add(1)
 		go func() {
 			defer g.done.Done()
 			var local []time.Duration
 			var mu sync.Mutex
-			err := r.c.Subscribe(cctx, r.cfg.Topic, fmt.Sprintf("bench-%d", i), func(_ context.Context, m *herald.Message) error {
+			err := clients[i].Subscribe(cctx, r.cfg.Topic, fmt.Sprintf("bench-%d", i), func(_ context.Context, m *herald.Message) error {
 				if e2e && len(m.Data) >= 8 {
 					sent := time.Unix(0, int64(binary.BigEndian.Uint64(m.Data)))
 					mu.Lock()
@@ -82,4 +101,9 @@ func (g *consumerGroup) waitFor(ctx context.Context, total int64) error {
 func (g *consumerGroup) stop() {
 	g.cancel()
 	g.done.Wait()
+	for _, c := range g.clients {
+		if c != g.r.c {
+			c.Close()
+		}
+	}
 }

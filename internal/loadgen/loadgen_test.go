@@ -37,16 +37,18 @@ func embeddedCounting(t *testing.T) (Connect, *atomic.Int32) {
 	}, &calls
 }
 
-// Publishing producers each get their own connection, as the peers'
-// producers do in bench/; consumers share the first.
-func TestEveryProducerConnects(t *testing.T) {
+// Over the network every producer and every subscription has its own
+// connection, as the peers' do in bench/ (the consume backlog is written
+// with the first).
+func TestEveryProducerAndSubscriptionConnects(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
 		want int32
 	}{
 		{[]string{"publish", "--events", "300", "--producers", "3"}, 3},
-		{[]string{"e2e", "--events", "100", "--rate", "5000", "--producers", "2"}, 2},
-		{[]string{"consume", "--events", "100", "--producers", "3"}, 1},
+		{[]string{"publish", "--events", "300", "--subscriptions", "4"}, 5},
+		{[]string{"e2e", "--events", "100", "--rate", "5000", "--producers", "2"}, 3},
+		{[]string{"consume", "--events", "100", "--producers", "3"}, 2},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			connect, calls := embeddedCounting(t)

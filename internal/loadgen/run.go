@@ -50,7 +50,7 @@ func Run(ctx context.Context, cfg Config, connect Connect, progress io.Writer) (
 	if err := client.CreateTopic(ctx, cfg.Topic, herald.TopicConfig{Partitions: cfg.Partitions}); err != nil {
 		return Summary{}, fmt.Errorf("create topic %s: %w", cfg.Topic, err)
 	}
-	r := &run{cfg: cfg, c: client, producers: []*herald.Client{client}}
+	r := &run{cfg: cfg, c: client, producers: []*herald.Client{client}, connect: connect}
 	// Over the network every producer has its own connection, as the peers'
 	// producers do in bench/ (in process, they share the one client).
 	for p := 1; p < cfg.Producers && cfg.DataDir == "" && cfg.Mode != "consume"; p++ {
@@ -76,6 +76,7 @@ type run struct {
 	cfg       Config
 	c         *herald.Client
 	producers []*herald.Client // producer p publishes with producers[p % len]
+	connect   Connect          // for the subscriptions' own clients
 	sent      atomic.Int64
 	received  atomic.Int64
 	latencies latencies
