@@ -93,26 +93,28 @@ func (c *Conn) AckMany(ctx context.Context, topic, sub string, tokens []string) 
 		if err != nil {
 			return nil, err
 		}
-		items := make([]*settleItem, len(todo))
+		g := newSettleGroup(len(todo))
+		items := make([]settleItem, len(todo))
+		ptrs := make([]*settleItem, len(todo))
 		for j, i := range todo {
-			items[j] = &settleItem{op: opAck, item: wire.SettleItem{Topic: topic, Sub: sub, Token: clip(tokens[i])},
-				done: make(chan error, 1)}
+			items[j] = settleItem{op: opAck, item: wire.SettleItem{Topic: topic, Sub: sub, Token: clip(tokens[i])}, group: g, idx: j}
+			ptrs[j] = &items[j]
 		}
-		if err := s.queueSettles(0, items); err != nil {
+		if err := s.queueSettles(0, ptrs); err != nil {
 			continue
 		}
+		select {
+		case <-g.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		resend := todo[:0] // written at or behind the index being read
-		for j, it := range items {
-			select {
-			case err := <-it.done:
-				if attempt < maxResends && notApplied(err) {
-					resend = append(resend, todo[j])
-					continue
-				}
-				errs[todo[j]] = err
-			case <-ctx.Done():
-				return nil, ctx.Err()
+		for j, err := range g.errs {
+			if attempt < maxResends && notApplied(err) {
+				resend = append(resend, todo[j])
+				continue
 			}
+			errs[todo[j]] = err
 		}
 		todo = resend
 	}

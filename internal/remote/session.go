@@ -66,11 +66,41 @@ type result struct {
 }
 
 // settleItem is one Ack, Nack, Extend or Reject waiting to be batched.
+// Its outcome goes to done, or, for an item of an AckMany, into its
+// group's slot idx.
 type settleItem struct {
-	op   string
-	item wire.SettleItem
-	sent atomic.Bool
-	done chan error // capacity 1
+	op    string
+	item  wire.SettleItem
+	sent  atomic.Bool
+	done  chan error // capacity 1
+	group *settleGroup
+	idx   int
+}
+
+// settleGroup collects the outcomes of the items of one AckMany: one
+// allocation for the batch instead of a channel per item.
+type settleGroup struct {
+	errs []error
+	left atomic.Int32
+	done chan struct{} // closed once every item is answered
+}
+
+func newSettleGroup(n int) *settleGroup {
+	g := &settleGroup{errs: make([]error, n), done: make(chan struct{})}
+	g.left.Store(int32(n))
+	return g
+}
+
+// answer delivers the item's outcome, exactly once.
+func (it *settleItem) answer(err error) {
+	if g := it.group; g != nil {
+		g.errs[it.idx] = err
+		if g.left.Add(-1) == 0 {
+			close(g.done)
+		}
+		return
+	}
+	it.done <- err
 }
 
 // settleKinds are the request types of the settle queues, by index.
@@ -203,7 +233,7 @@ func (s *session) failAll(cause error, unread bool) {
 	for _, c := range pending {
 		if c.items != nil {
 			for _, it := range c.items {
-				it.done <- lostError(it.op, it.sent.Load() && !unread, cause)
+				it.answer(lostError(it.op, it.sent.Load() && !unread, cause))
 			}
 			continue
 		}
@@ -211,7 +241,7 @@ func (s *session) failAll(cause error, unread bool) {
 	}
 	for _, items := range queued {
 		for _, it := range items {
-			it.done <- lostError(it.op, false, cause)
+			it.answer(lostError(it.op, false, cause))
 		}
 	}
 }
@@ -274,7 +304,7 @@ func (s *session) readLoop() {
 func (s *session) settled(c *call, t wire.Type) {
 	answer := func(err error) {
 		for _, it := range c.items {
-			it.done <- err
+			it.answer(err)
 		}
 	}
 	payload := c.chunks[len(c.chunks)-1]
@@ -290,9 +320,9 @@ func (s *session) settled(c *call, t wire.Type) {
 		}
 		for i, it := range c.items {
 			if statuses[i] == nil {
-				it.done <- nil
+				it.answer(nil)
 			} else {
-				it.done <- replyError(it.op, statuses[i])
+				it.answer(replyError(it.op, statuses[i]))
 			}
 		}
 	case wire.TypeError:
@@ -302,7 +332,7 @@ func (s *session) settled(c *call, t wire.Type) {
 			return
 		}
 		for _, it := range c.items {
-			it.done <- replyError(it.op, e)
+			it.answer(replyError(it.op, e))
 		}
 	default:
 		answer(malformedReply(c.op, errors.New("unexpected "+t.String())))
@@ -402,13 +432,13 @@ func (s *session) writeSettles(bw *bufio.Writer) error {
 			b = wire.AppendSettle(b, items)
 			if err := wire.EndFrame(b, start); err != nil {
 				for _, it := range batch {
-					it.done <- err
+					it.answer(err)
 				}
 				continue
 			}
 			if err := s.register(c); err != nil {
 				for _, it := range batch {
-					it.done <- lostError(it.op, false, err)
+					it.answer(lostError(it.op, false, err))
 				}
 				continue
 			}
