@@ -30,6 +30,10 @@ type report struct {
 	Lines    []line
 	Skipped  []string // systems left out, and why
 	Failed   bool     // a system could not be set up or a run failed
+	// WriteFsync is one 4 KiB write+fdatasync in the data directory,
+	// measured just before row 2 (measureWriteFsync): the disk's speed at
+	// the moment the sync-publish row runs, which it is compared with.
+	WriteFsync time.Duration
 }
 
 // compare runs every selected row on every selected system, cfg.Runs
@@ -50,6 +54,14 @@ func compare(ctx context.Context, cfg Config, logw io.Writer) (*report, error) {
 	systems := setUp(ctx, cfg, work, rep, logw)
 	rows := plan(cfg)
 	for _, r := range rows {
+		if r.Workload == 2 && rep.WriteFsync == 0 {
+			if d, err := measureWriteFsync(work, 2000); err == nil {
+				rep.WriteFsync = d
+				fmt.Fprintf(logw, "one 4 KiB write+fdatasync here: p50 %d µs\n", d.Microseconds())
+			} else {
+				fmt.Fprintln(logw, "measuring write+fdatasync:", err)
+			}
+		}
 		for _, sys := range systems {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()

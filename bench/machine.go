@@ -22,7 +22,8 @@ type machine struct {
 	NATS     string `json:"nats_server"`
 	Redis    string `json:"redis_server,omitempty"`
 	// WriteFsyncP50us is one 4 KiB append + fdatasync in --dir, the
-	// median of 2,000, measured after the rows (measureWriteFsync).
+	// median of 2,000, measured just before row 2 (measureWriteFsync); 0
+	// when row 2 did not run.
 	WriteFsyncP50us float64 `json:"write_fdatasync_4kib_p50_us,omitempty"`
 }
 
@@ -32,7 +33,7 @@ func (m machine) String() string {
 		s += ", redis-server " + m.Redis
 	}
 	if m.WriteFsyncP50us > 0 {
-		s += fmt.Sprintf("; one 4 KiB write+fdatasync here: p50 %.0f µs", m.WriteFsyncP50us)
+		s += fmt.Sprintf("; one 4 KiB write+fdatasync here, just before row 2: p50 %.0f µs", m.WriteFsyncP50us)
 	}
 	return s
 }

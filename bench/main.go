@@ -58,11 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	m := describeMachine(cfg.RedisServer)
-	if d, err := measureWriteFsync(cfg.Dir, 2000); err == nil {
-		m.WriteFsyncP50us = float64(d.Nanoseconds()) / 1e3
-	} else {
-		fmt.Fprintln(stderr, "bench: measuring write+fdatasync:", err)
-	}
+	m.WriteFsyncP50us = float64(rep.WriteFsync.Nanoseconds()) / 1e3
 	fmt.Fprintln(stdout)
 	printTable(stdout, rep, m, command)
 	if err != nil {
