@@ -1,6 +1,10 @@
 package herald
 
-import "context"
+import (
+	"context"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
 
 // Fetch leases up to max events of subscription on topic to consumer and
 // returns them, for a consumer that runs its own loop (Subscribe runs one
@@ -18,12 +22,17 @@ func (c *Client) Fetch(ctx context.Context, topic, subscription, consumer string
 		return nil, err
 	}
 	ms := make([]*Message, len(ds))
-	for i, d := range ds {
-		ms[i] = &Message{Event: d.Event.Event, Topic: topic, Subscription: subscription, Partition: d.Event.Partition,
-			Offset: d.Event.Offset, PublishTime: d.Event.PublishTime, Attempt: d.Attempt, Deadline: d.Deadline,
-			c: c, token: d.Token}
+	for i := range ds {
+		ms[i] = c.deliveryMessage(topic, subscription, &ds[i])
 	}
 	return ms, nil
+}
+
+// deliveryMessage is the Message of a delivery, from Fetch or Subscribe.
+func (c *Client) deliveryMessage(topic, sub string, d *broker.Delivery) *Message {
+	return &Message{Event: d.Event.Event, Topic: topic, Subscription: sub, Partition: d.Event.Partition,
+		Offset: d.Event.Offset, PublishTime: d.Event.PublishTime, Attempt: d.Attempt, Deadline: d.Deadline,
+		c: c, token: d.Token}
 }
 
 // Token identifies the delivery of a message from Fetch or Subscribe: the

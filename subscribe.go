@@ -195,12 +195,7 @@ func (c *Client) handle(q queued, topic, sub string, h Handler) (handled bool, e
 	if !d.Deadline.IsZero() && time.Now().After(d.Deadline) {
 		return false, nil
 	}
-	m := &Message{
-		Event: d.Event.Event, Topic: topic, Subscription: sub, Partition: d.Event.Partition,
-		Offset: d.Event.Offset, PublishTime: d.Event.PublishTime, Attempt: d.Attempt,
-		Deadline: d.Deadline, c: c, token: d.Token,
-	}
-	return true, runHandler(q.batch.ctx, h, m)
+	return true, runHandler(q.batch.ctx, h, c.deliveryMessage(topic, sub, &d))
 }
 
 // acker gathers the acks of one Subscribe and sends them in batches: it

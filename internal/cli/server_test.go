@@ -3,7 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
+	"github.com/heraldhq/herald/internal/broker"
 	"log/slog"
 	"net"
 	"testing"
@@ -92,14 +92,10 @@ func orderEvent(p, n, partitions int) cloudevent.Event {
 		Data: fmt.Appendf(nil, `{"n": %d}`, n), Extensions: map[string]string{"partitionkey": keyFor(p, partitions)}}
 }
 
-// keyFor returns a partition key the broker places in partition p of n:
-// FNV-1a-32 of the key, mod n.
+// keyFor returns a partition key the broker places in partition p of n.
 func keyFor(p, n int) string {
 	for i := 0; ; i++ {
-		k := fmt.Sprint("k", i)
-		h := fnv.New32a()
-		h.Write([]byte(k))
-		if int(h.Sum32()%uint32(n)) == p {
+		if k := fmt.Sprint("k", i); broker.PartitionForKey(k, n) == p {
 			return k
 		}
 	}

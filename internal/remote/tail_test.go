@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"sync"
 	"testing"
 	"time"
@@ -30,14 +29,10 @@ func publishTo(t testing.TB, b Backend, topic string, p int, id string) {
 	}
 }
 
-// keyFor returns a partition key that the broker places in partition p
-// of n: FNV-1a-32 of the key, mod n.
+// keyFor returns a partition key the broker places in partition p of n.
 func keyFor(p, n int) string {
 	for i := 0; ; i++ {
-		k := fmt.Sprint("k", i)
-		h := fnv.New32a()
-		h.Write([]byte(k))
-		if int(h.Sum32()%uint32(n)) == p {
+		if k := fmt.Sprint("k", i); broker.PartitionForKey(k, n) == p {
 			return k
 		}
 	}
