@@ -278,3 +278,44 @@ func TestJournalFailureRecovers(t *testing.T) {
 		t.Fatalf("after recovery and restart got %v: %s was acked, %s was not", got, ds[1].Event.Event.ID, ds[2].Event.Event.ID)
 	}
 }
+
+// Acks do not each pay an fsync: they are written before Ack returns and
+// the journal fsyncs them together within ackSyncDelay, so a run of acks
+// costs a few journal fsyncs, not one each. A reject (which dead-letters)
+// is fsynced before it returns.
+func TestAcksShareJournalFsyncs(t *testing.T) {
+	faulty := vfs.NewFaulty(vfs.OS)
+	e := newEnv(t, func(c *Config) { c.FS = faulty })
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{})
+	const n = 200
+	publishN(e, "t", n)
+	ds := e.poll("t", "s", "c", n)
+	journal := filepath.Join(e.dir, topicsDir, "t", subscriptionsDir, "s", journalPrefix)
+	var syncs atomic.Int32
+	faulty.SetInjector(func(op vfs.Op, path string) vfs.Fault {
+		if op == vfs.OpSync && strings.HasPrefix(path, journal) {
+			syncs.Add(1)
+		}
+		return vfs.Fault{}
+	})
+	start := time.Now()
+	for _, d := range ds[:n-1] {
+		if err := e.b.Ack(context.Background(), "t", "s", d.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	// One fsync per ackSyncDelay of acking, plus a few for the zero fill
+	// ahead of the journal: far fewer than one per ack.
+	if limit := int32(elapsed/ackSyncDelay) + 4; syncs.Load() > limit || syncs.Load() > n/4 {
+		t.Fatalf("%d acks in %v cost %d journal fsyncs, want at most %d", n-1, elapsed, syncs.Load(), min(limit, n/4))
+	}
+	before := syncs.Load()
+	if err := e.b.Reject(context.Background(), "t", "s", ds[n-1].Token, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	if syncs.Load() == before {
+		t.Fatal("a reject returned before the journal was fsynced")
+	}
+}
