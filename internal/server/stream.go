@@ -507,23 +507,30 @@ func (sc *streamConn) ackMany(items []wire.SettleItem, statuses []*wire.Error) {
 			sc.log.Error("stream ack failed", "topic", items[i].Topic, "subscription", items[i].Sub, "err", err)
 		}
 	}
+	ack := func(k subKey, idx []int) {
+		tokens := make([]string, len(idx))
+		for j, i := range idx {
+			tokens[j] = items[i].Token
+		}
+		errs, err := sc.b.AckMany(sc.work, k.topic, k.sub, tokens)
+		for j, i := range idx {
+			switch {
+			case err != nil:
+				fail(i, err)
+			case errs[j] != nil:
+				fail(i, errs[j])
+			}
+		}
+	}
+	if len(groups) == 1 { // the usual frame: one consumer's acks
+		for k, idx := range groups {
+			ack(k, idx)
+		}
+		return
+	}
 	var wg sync.WaitGroup
 	for k, idx := range groups {
-		wg.Go(func() {
-			tokens := make([]string, len(idx))
-			for j, i := range idx {
-				tokens[j] = items[i].Token
-			}
-			errs, err := sc.b.AckMany(sc.work, k.topic, k.sub, tokens)
-			for j, i := range idx {
-				switch {
-				case err != nil:
-					fail(i, err)
-				case errs[j] != nil:
-					fail(i, errs[j])
-				}
-			}
-		})
+		wg.Go(func() { ack(k, idx) })
 	}
 	wg.Wait()
 }
