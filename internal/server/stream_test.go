@@ -213,14 +213,21 @@ func TestStreamAnswersPipelinedRequestsOutOfOrder(t *testing.T) {
 	if got[3].Type != wire.TypeDeliveries || err != nil || len(ds) != 1 || ds[0].Event.Event.ID != "1" {
 		t.Fatalf("fetch answered %v with %d deliveries (%v)", got[3].Type, len(ds), err)
 	}
-	// A batch of acks: one good token, one already settled, one garbage.
+	// A batch of acks: one good token, one already settled, one garbage,
+	// and one for another subscription that does not exist (a frame may
+	// mix subscriptions: each is acked on its own, its status in place).
 	r.send(t, wire.TypeAck, 5, wire.AppendSettle(nil, []wire.SettleItem{
-		{Topic: "t", Sub: "s", Token: ds[0].Token}, {Topic: "t", Sub: "s", Token: ds[0].Token}, {Topic: "t", Sub: "s", Token: "x"}}))
+		{Topic: "t", Sub: "s", Token: ds[0].Token}, {Topic: "t", Sub: "s", Token: ds[0].Token},
+		{Topic: "t", Sub: "nope", Token: ds[0].Token}, {Topic: "t", Sub: "s", Token: "x"}}))
 	f := r.next(t)
 	statuses, err := wire.DecodeSettled(f.Payload)
-	if f.Type != wire.TypeSettled || f.ID != 5 || err != nil || len(statuses) != 3 {
+	if f.Type != wire.TypeSettled || f.ID != 5 || err != nil || len(statuses) != 4 {
 		t.Fatalf("ack batch answered %v id %d: %+v %v", f.Type, f.ID, statuses, err)
 	}
+	if !errors.Is(statuses[2], broker.ErrSubscriptionNotFound) {
+		t.Fatalf("the other subscription's ack: %v, want ErrSubscriptionNotFound", statuses[2])
+	}
+	statuses = append(statuses[:2], statuses[3])
 	okCount, expired, unknown := 0, 0, 0
 	for _, st := range statuses {
 		switch {
