@@ -40,6 +40,11 @@ type session struct {
 	err     error            // why the session died; set once, before dead is closed
 	pending map[uint64]*call // requests written or queued, by id
 	settleQ [4][]*settleItem // ACK, NACK, EXTEND, REJECT items waiting for the writer
+
+	// Writer only: buffers writeSettles reuses, so a busy consumer's acks
+	// cost no allocation per frame.
+	settleScratch []wire.SettleItem
+	settleFrame   []byte
 }
 
 // call is one request and its reply.
@@ -418,7 +423,8 @@ func (s *session) writeSettles(bw *bufio.Writer) error {
 	queued := s.settleQ
 	s.settleQ = [4][]*settleItem{}
 	s.mu.Unlock()
-	items := make([]wire.SettleItem, 0, maxSettleBatch)
+	items := s.settleScratch[:0]
+	defer func() { clear(items); s.settleScratch = items[:0] }()
 	for k, q := range queued {
 		for len(q) > 0 {
 			batch := q[:min(len(q), maxSettleBatch)]
@@ -428,8 +434,9 @@ func (s *session) writeSettles(bw *bufio.Writer) error {
 			for _, it := range batch {
 				items = append(items, it.item)
 			}
-			b, start := wire.BeginFrame(nil, settleKinds[k], c.id)
+			b, start := wire.BeginFrame(s.settleFrame[:0], settleKinds[k], c.id)
 			b = wire.AppendSettle(b, items)
+			s.settleFrame = b // bw.Write copies it
 			if err := wire.EndFrame(b, start); err != nil {
 				for _, it := range batch {
 					it.answer(err)

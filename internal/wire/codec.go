@@ -167,6 +167,16 @@ func (d *decoder) bytes() []byte {
 
 func (d *decoder) string() string { return string(d.bytes()) }
 
+// stringAs is string that returns same, without allocating, when the
+// bytes spell it.
+func (d *decoder) stringAs(same string) string {
+	b := d.bytes()
+	if string(b) == same {
+		return same
+	}
+	return string(b)
+}
+
 func (d *decoder) time() time.Time { return time.Unix(0, d.varint()).UTC() }
 
 func (d *decoder) duration() time.Duration { return time.Duration(d.varint()) }

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -218,6 +219,30 @@ func TestSettleRoundTrip(t *testing.T) {
 	}
 	if _, err := DecodeSettle(nil); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("empty settle: %v, want ErrMalformed", err)
+	}
+}
+
+// TestDecodeSettleAllocations holds the decoder of a busy consumer's ACK
+// frames to one slice and one token string per item: the items share
+// their topic and subscription strings.
+func TestDecodeSettleAllocations(t *testing.T) {
+	items := make([]SettleItem, 100)
+	for i := range items {
+		items[i] = SettleItem{Topic: "orders", Sub: "billing", Token: fmt.Sprintf("0-%d-abcdef", i)}
+	}
+	payload := AppendSettle(nil, items)
+	var got []SettleItem
+	allocs := testing.AllocsPerRun(20, func() {
+		got, _ = DecodeSettle(payload)
+	})
+	if !reflect.DeepEqual(got, items) {
+		t.Fatalf("decoded %+v, want %+v", got[:2], items[:2])
+	}
+	if allocs > 1+100+2 {
+		t.Fatalf("%.0f allocations to decode 100 items, want at most %d (one slice, one token each, topic and sub once)", allocs, 1+100+2)
+	}
+	if cap(got) > 2*len(items) {
+		t.Fatalf("slice capacity %d for %d items: the size estimate is off", cap(got), len(items))
 	}
 }
 

@@ -45,9 +45,19 @@ func DecodeSettle(b []byte) ([]SettleItem, error) {
 	if len(b) == 0 {
 		d.fail("no items: settle at least one token")
 	}
-	out := make([]SettleItem, 0, len(b)/5)
+	var out []SettleItem
+	var prev SettleItem
 	for d.more() {
-		out = append(out, SettleItem{Topic: d.string(), Sub: d.string(), Token: d.string(), Delay: d.duration(), Text: d.string()})
+		start := d.pos
+		// The items of a batch nearly always share topic and subscription:
+		// they reuse the previous item's strings instead of allocating.
+		it := SettleItem{Topic: d.stringAs(prev.Topic), Sub: d.stringAs(prev.Sub), Token: d.string(),
+			Delay: d.duration(), Text: d.string()}
+		if out == nil { // sized by the first item, as a batch's items look alike
+			out = make([]SettleItem, 0, len(b)/max(d.pos-start, 1)+1)
+		}
+		out = append(out, it)
+		prev = it
 	}
 	return out, d.done()
 }
