@@ -115,3 +115,22 @@ func TestBadArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestSleep: the fixed-rate sender's sleep waits at least d (in the kernel
+// for the last millisecond) and gives up when its context ends.
+func TestSleep(t *testing.T) {
+	for _, d := range []time.Duration{50 * time.Microsecond, 3 * time.Millisecond} {
+		start := time.Now()
+		if !sleep(context.Background(), d) {
+			t.Fatalf("sleep(%v) reported a cancel", d)
+		}
+		if got := time.Since(start); got < d {
+			t.Fatalf("sleep(%v) returned after %v", d, got)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if sleep(ctx, time.Hour) {
+		t.Fatal("sleep with a cancelled context reported success")
+	}
+}

@@ -271,13 +271,23 @@ func (r *run) e2e(ctx context.Context) (Summary, error) {
 	return s, nil
 }
 
+// sleep waits d, or less if ctx ends first. The Go runtime wakes an idle
+// process for a timer on a millisecond grid (its poller waits in whole
+// milliseconds), so a 20 µs timer takes about 1.1 ms: a fixed-rate sender
+// would go out in 1 ms bursts and add that lateness to every latency it
+// measures. The last millisecond of a wait is therefore slept in the
+// kernel (preciseSleep), which wakes within about 0.1 ms.
 func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+	if coarse := d - time.Millisecond; coarse > 0 {
+		t := time.NewTimer(coarse)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+		d -= coarse
 	}
+	preciseSleep(d)
+	return ctx.Err() == nil
 }

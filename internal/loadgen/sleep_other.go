@@ -1,0 +1,8 @@
+//go:build !unix
+
+package loadgen
+
+import "time"
+
+// preciseSleep is time.Sleep where nanosleep is not available.
+func preciseSleep(d time.Duration) { time.Sleep(d) }
