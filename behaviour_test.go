@@ -17,18 +17,18 @@ import (
 // connection and in-memory state.
 type transport struct {
 	name string
-	// open returns a client on dir; restart closes the previous one's
-	// server or data directory and opens it again.
-	open func(t testing.TB, dir string) *Client
+	// open returns a client on dir with opts; opening a dir again closes
+	// the previous one's server or data directory and opens it again.
+	open func(t testing.TB, dir string, opts ...Option) *Client
 }
 
 func transports() []transport {
 	return append([]transport{{name: "embedded", open: openEmbedded}}, remoteTransports()...)
 }
 
-func openEmbedded(t testing.TB, dir string) *Client {
+func openEmbedded(t testing.TB, dir string, opts ...Option) *Client {
 	t.Helper()
-	c, err := Open(dir)
+	c, err := Open(dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,9 +52,16 @@ func WithBatching(size, bytes int, linger time.Duration) Option {
 }
 
 // WithMaxInFlightBatches sets how many batches of one topic may await their
-// acknowledgement at once. The default, 1, keeps the events of a key in
-// publish order even across batches; more raises throughput over a slow
-// link but a retried batch can then land after a later one.
+// acknowledgement at once (default 1). Batches in flight together are still
+// stored in publish order, so a key's events keep their order: each batch
+// is sent once the one before holds its place in its partitions, and the
+// server takes a connection's batches in the order they arrive (Kafka's
+// max.in.flight.requests with idempotence, minus its retries). More than
+// one lets the next batch travel while the previous one is fsynced, which
+// helps over a slow link. The cost: if a batch fails, the batches sent
+// after it may already be stored, so retrying the failed one puts its
+// events after theirs; so does a batch the client resends after its
+// connection dropped. Keep 1 where a key's order must survive failures.
 func WithMaxInFlightBatches(n int) Option {
 	return func(o *clientOptions) { o.maxInFlight = max(1, n) }
 }

@@ -182,6 +182,11 @@ type publisher struct {
 	queue    []outBatch     // handed over, waiting for a slot, oldest first
 	inFlight int            // batches being sent
 	sending  sync.WaitGroup // batches handed over and not yet answered, for flushAndWait
+	// placed is closed once the last batch started holds its place in its
+	// partitions (broker.OnQueued); the next batch is sent only then, so
+	// batches in flight together are stored in the order they were handed
+	// over. nil or closed: nothing is ahead.
+	placed chan struct{}
 }
 
 // outBatch is a batch handed over for sending.
@@ -221,18 +226,43 @@ func (p *publisher) add(e Event, now bool) *PublishFuture {
 // sending nothing, when e must queue behind other events.
 func (p *publisher) sendNow(e Event) *PublishFuture {
 	p.mu.Lock()
-	if len(p.events) > 0 || len(p.queue) > 0 || p.inFlight >= p.c.opts.maxInFlight {
+	if len(p.events) > 0 || len(p.queue) > 0 || p.inFlight >= p.c.opts.maxInFlight || !isClosed(p.placed) {
 		p.mu.Unlock()
 		return nil
 	}
 	p.inFlight++
 	p.sending.Add(1)
 	p.c.wg.Add(1)
+	placed := p.nextPlacedLocked()
 	p.mu.Unlock()
 	f := &PublishFuture{}
-	p.send([]Event{e}, []*PublishFuture{f})
+	p.send([]Event{e}, []*PublishFuture{f}, placed)
 	p.finished()
 	return f
+}
+
+// nextPlacedLocked makes a new placed signal for the batch being started
+// and returns it, for send to close.
+func (p *publisher) nextPlacedLocked() chan struct{} {
+	if p.c.opts.maxInFlight == 1 {
+		return nil // one batch at a time is in order by itself
+	}
+	ch := make(chan struct{})
+	p.placed = ch
+	return ch
+}
+
+// isClosed reports whether ch is nil or closed.
+func isClosed(ch chan struct{}) bool {
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *publisher) flush() {
@@ -277,8 +307,13 @@ func (p *publisher) startLocked() {
 		p.queue = p.queue[1:]
 		p.inFlight++
 		p.c.wg.Add(1)
+		ahead := p.placed // read before nextPlacedLocked replaces it
+		placed := p.nextPlacedLocked()
 		go func() {
-			p.send(b.events, b.futures)
+			if ahead != nil {
+				<-ahead // closed by the batch ahead's send, whatever its outcome
+			}
+			p.send(b.events, b.futures, placed)
 			close(b.done.ch)
 			p.finished()
 		}()
@@ -300,8 +335,16 @@ func (p *publisher) finished() {
 	p.c.wg.Done()
 }
 
-func (p *publisher) send(events []Event, futures []*PublishFuture) {
-	results, err := p.c.backend.Publish(context.Background(), p.topic, events)
+// send publishes one batch and resolves its futures. placed, if not nil,
+// is closed as soon as the batch holds its place (or has failed), which
+// lets the next batch go.
+func (p *publisher) send(events []Event, futures []*PublishFuture, placed chan struct{}) {
+	ctx := context.Background()
+	if placed != nil {
+		ctx = broker.OnQueued(ctx, func() { close(placed) })
+		defer broker.Queued(ctx)
+	}
+	results, err := p.c.backend.Publish(ctx, p.topic, events)
 	if err == nil && len(results) != len(events) {
 		err = fmt.Errorf("broker answered %d results for %d events", len(results), len(events))
 	}

@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -70,5 +71,45 @@ func TestLingerZeroSendsAtOnceAndBatchesWhileInFlight(t *testing.T) {
 	defer g.mu.Unlock()
 	if len(g.batches) != 2 || g.batches[0] != 1 || g.batches[1] != 50 {
 		t.Fatalf("batches sent: %v, want [1 50]", g.batches)
+	}
+}
+
+// With several batches in flight (WithMaxInFlightBatches), a key's events
+// are still stored in the order they were published, over both
+// transports: each batch is sent once the one before holds its place in
+// its partitions. Runs of 2 KiB events make some remote frames larger than
+// the direct-write limit, so frames take both of the session's write paths.
+func TestPipelinedBatchesKeepKeyOrder(t *testing.T) {
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			c := tr.open(t, t.TempDir(), WithBatching(64, 8<<20, 0), WithMaxInFlightBatches(4))
+			ctx := context.Background()
+			if err := c.CreateTopic(ctx, "orders", TopicConfig{Partitions: 3}); err != nil {
+				t.Fatal(err)
+			}
+			const n, keys = 4000, 7
+			futures := make([]*PublishFuture, n)
+			for i := range futures {
+				data := make([]byte, 16)
+				if i%97 < 40 {
+					data = make([]byte, 2048)
+				}
+				e := Event{Type: "Placed", Data: data}
+				e.SetExtension("partitionkey", fmt.Sprintf("k%d", i%keys))
+				futures[i] = c.Publish(ctx, "orders", e)
+			}
+			last := map[int]PublishResult{} // key -> its previous event's place
+			for i, f := range futures {
+				res, err := f.Wait(ctx)
+				if err != nil {
+					t.Fatalf("event %d: %v", i, err)
+				}
+				if prev, ok := last[i%keys]; ok && (res.Partition != prev.Partition || res.Offset <= prev.Offset) {
+					t.Fatalf("key k%d: event %d stored at %d/%d, after its predecessor at %d/%d",
+						i%keys, i, res.Partition, res.Offset, prev.Partition, prev.Offset)
+				}
+				last[i%keys] = res
+			}
+		})
 	}
 }

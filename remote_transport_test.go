@@ -21,7 +21,7 @@ var (
 	servers   = map[string]func(){} // data dir -> stop its server
 )
 
-func openRemote(t testing.TB, dir string) *Client {
+func openRemote(t testing.TB, dir string, opts ...Option) *Client {
 	t.Helper()
 	serversMu.Lock()
 	if stop, ok := servers[dir]; ok {
@@ -60,7 +60,7 @@ func openRemote(t testing.TB, dir string) *Client {
 	servers[dir] = stop
 	serversMu.Unlock()
 
-	c, err := Dial(context.Background(), "http://"+addr)
+	c, err := Dial(context.Background(), "http://"+addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/heraldhq/herald/cloudevent"
 	"github.com/heraldhq/herald/internal/commitlog"
@@ -56,6 +57,7 @@ func (b *Broker) PublishEncoded(ctx context.Context, topicName string, events []
 // publish finds (or, with AutoCreateTopics, creates) the topic and
 // publishes to it.
 func (b *Broker) publish(ctx context.Context, topicName string, events []cloudevent.Event, records [][]byte) ([]PublishResult, error) {
+	defer Queued(ctx) // whatever the outcome; topic.publish calls it sooner once its appends are queued
 	if err := b.enter(); err != nil {
 		return nil, err
 	}
@@ -195,7 +197,7 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event, records 
 		pending[i] = i
 	}
 	if cfg.DedupWindow <= 0 {
-		if err := t.store(ctx, eb, pending, results, now, nil, nil); err != nil {
+		if err := t.store(ctx, eb, pending, results, now, nil, nil, true); err != nil {
 			return nil, err
 		}
 		t.notify()
@@ -231,7 +233,9 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event, records 
 		}
 		t.dedup.mu.Unlock()
 		if len(store) > 0 {
-			err := t.store(ctx, eb, store, results, now, keys, mine)
+			// Only a round that waits on nobody fixes the batch's place;
+			// after a wait, Queued is called on return.
+			err := t.store(ctx, eb, store, results, now, keys, mine, len(waits) == 0)
 			if err != nil {
 				if stored {
 					t.notify()
@@ -285,9 +289,11 @@ func (t *topic) reserveQuota(cfg TopicConfig, n int64) (func(), error) {
 // store appends events[idx] (one append per partition, concurrently) and
 // fills their results. mine, when not nil, is the dedup reservation of
 // their keys (keys[i] for events[i]) to complete or abort; store closes
-// its done channel. The caller holds t.mu for reading.
+// its done channel. With last, the batch's place is fixed once every
+// partition's append is queued, and ctx's OnQueued callback is called
+// then. The caller holds t.mu for reading.
 func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results []PublishResult, now int64,
-	keys []dedupKey, mine *dedupBatch) error {
+	keys []dedupKey, mine *dedupBatch, last bool) error {
 	n := len(t.parts)
 	sticky := int(t.rr.Add(1)-1) % n
 	byPart := make([][]int, n)
@@ -297,6 +303,20 @@ func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results 
 			p = partitionForKey(key, n)
 		}
 		byPart[p] = append(byPart[p], i)
+	}
+	var queued func() // called by each partition's last append once queued
+	if last && hasQueuedHook(ctx) {
+		var left atomic.Int32
+		for _, is := range byPart {
+			if len(is) > 0 {
+				left.Add(1)
+			}
+		}
+		queued = func() {
+			if left.Add(-1) == 0 {
+				Queued(ctx)
+			}
+		}
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -312,10 +332,10 @@ func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results 
 		wg.Add(1)
 		go func(p int) {
 			defer wg.Done()
-			errs[p] = t.appendPartition(ctx, p, eb, byPart[p], results, now)
+			errs[p] = t.appendPartition(ctx, p, eb, byPart[p], results, now, queued)
 		}(p)
 	}
-	errs[first] = t.appendPartition(ctx, first, eb, byPart[first], results, now)
+	errs[first] = t.appendPartition(ctx, first, eb, byPart[first], results, now, queued)
 	wg.Wait()
 
 	if mine != nil {
@@ -336,8 +356,10 @@ func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results 
 }
 
 // appendPartition stores events[idx] in partition p, in chunks of at most
-// maxAppendBytes.
-func (t *topic) appendPartition(ctx context.Context, p int, eb *encodedBatch, idx []int, results []PublishResult, now int64) error {
+// maxAppendBytes. queued, if not nil, is called once the last chunk holds
+// its place in the log.
+func (t *topic) appendPartition(ctx context.Context, p int, eb *encodedBatch, idx []int, results []PublishResult, now int64,
+	queued func()) error {
 	l := t.parts[p]
 	recs := make([]commitlog.Record, 0, len(idx))
 	for start := 0; start < len(idx); {
@@ -354,7 +376,13 @@ func (t *topic) appendPartition(ctx context.Context, p int, eb *encodedBatch, id
 			size += len(r.Value)
 			end++
 		}
-		base, err := l.Append(ctx, recs)
+		var base int64
+		var err error
+		if end == len(idx) && queued != nil {
+			base, err = l.AppendQueued(ctx, recs, queued)
+		} else {
+			base, err = l.Append(ctx, recs)
+		}
 		if err != nil {
 			return fmt.Errorf("publish to topic %q partition %d: %w", t.name, p, err)
 		}
@@ -388,7 +416,7 @@ func (t *topic) appendInternal(ctx context.Context, p int, events []cloudevent.E
 		idx[i] = i
 	}
 	results := make([]PublishResult, len(events))
-	if err := t.appendPartition(ctx, p, eb, idx, results, t.b.now().UnixNano()); err != nil {
+	if err := t.appendPartition(ctx, p, eb, idx, results, t.b.now().UnixNano(), nil); err != nil {
 		return nil, err
 	}
 	t.notify()

@@ -35,7 +35,7 @@ var requestPool = sync.Pool{New: func() any {
 // If ctx ends while the batch is waiting for the writer, Append returns the
 // context's error and the batch may or may not have been stored.
 func (l *Log) Append(ctx context.Context, recs []Record) (int64, error) {
-	return l.append(ctx, recs, false)
+	return l.append(ctx, recs, false, nil)
 }
 
 // AppendUnsynced is Append that returns once the batch is written to its
@@ -48,10 +48,19 @@ func (l *Log) Append(ctx context.Context, recs []Record) (int64, error) {
 // the same log returns only after everything written before it is durable
 // too.
 func (l *Log) AppendUnsynced(ctx context.Context, recs []Record) (int64, error) {
-	return l.append(ctx, recs, true)
+	return l.append(ctx, recs, true, nil)
 }
 
-func (l *Log) append(ctx context.Context, recs []Record, unsynced bool) (int64, error) {
+// AppendQueued is Append that calls queued as soon as the batch holds its
+// place in the log, before it is written: an append started after queued
+// returns gets later offsets. A producer can so have several batches in
+// flight without reordering them. queued is not called if Append fails
+// before the batch is queued.
+func (l *Log) AppendQueued(ctx context.Context, recs []Record, queued func()) (int64, error) {
+	return l.append(ctx, recs, false, queued)
+}
+
+func (l *Log) append(ctx context.Context, recs []Record, unsynced bool, queued func()) (int64, error) {
 	if l.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -89,6 +98,9 @@ func (l *Log) append(ctx context.Context, recs []Record, unsynced bool) (int64, 
 	select {
 	case l.appendCh <- req:
 		l.sendMu.RUnlock()
+		if queued != nil {
+			queued()
+		}
 	case <-ctx.Done():
 		l.sendMu.RUnlock()
 		return 0, ctx.Err()

@@ -180,3 +180,34 @@ func TestWaitWakesOnAppend(t *testing.T) {
 		t.Fatalf("Wait: %v", err)
 	}
 }
+
+// AppendQueued calls queued once the batch holds its place: an append
+// started from the callback, while the first is still being written and
+// fsynced, gets the later offsets.
+func TestAppendQueuedFixesTheOrder(t *testing.T) {
+	l := openLog(t, "", Options{})
+	const n = 100
+	bases := make([]int64, n)
+	errs := make(chan error, n)
+	var appendFrom func(i int)
+	appendFrom = func(i int) {
+		base, err := l.AppendQueued(context.Background(), []Record{rec(i, 1), rec(i, 1)}, func() {
+			if i+1 < n {
+				go appendFrom(i + 1)
+			}
+		})
+		bases[i] = base
+		errs <- err
+	}
+	go appendFrom(0)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < n; i++ {
+		if bases[i] != bases[i-1]+2 {
+			t.Fatalf("append %d got offset %d, want %d (right after append %d)", i, bases[i], bases[i-1]+2, i-1)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/wire"
 )
 
@@ -300,6 +301,10 @@ func (c *Conn) roundTripOn(ctx context.Context, op string, frame []byte, want wi
 		if err != nil {
 			return nil, nil, err
 		}
+		// The frame is written or queued behind the ones sent before it,
+		// and the server takes a connection's PUBLISH frames in order: a
+		// pipelining publisher may send its next batch (broker.OnQueued).
+		broker.Queued(ctx)
 		var r result
 		select {
 		case r = <-cl.reply:
@@ -331,11 +336,14 @@ func (c *Conn) send(ctx context.Context, s *session, op string, frame []byte) (c
 	if s.tryWrite(cl) {
 		return cl, true, nil
 	}
+	s.unwritten.Add(1)
 	select {
 	case s.out <- cl:
 	case <-s.dead:
+		s.unwritten.Add(-1)
 		// fail answers cl.
 	case <-ctx.Done():
+		s.unwritten.Add(-1)
 		s.forget(cl.id)
 		return nil, true, ctx.Err()
 	}

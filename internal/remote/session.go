@@ -26,12 +26,18 @@ type session struct {
 	rd   *bufio.Reader
 	ids  *atomic.Uint64 // the Conn's request ids, unique across sessions
 
-	out  chan *call    // frames to write, in order
-	kick chan struct{} // settle items are queued (capacity 1)
+	out chan *call // frames to write, in order
+	// unwritten counts the calls queued on out and not yet written: a
+	// direct write (tryWrite) waits while it is above 0, so frames reach
+	// the socket in the order they were queued. Ordered pipelined
+	// publishes depend on it.
+	unwritten atomic.Int32
+	kick      chan struct{} // settle items are queued (capacity 1)
 	// wmu guards bw, the socket's buffered write side. The writer holds it
 	// while it writes; a caller that finds it free and nothing queued
 	// writes its own frame (tryWrite), saving the wake-up of the writer on
-	// an idle connection.
+	// an idle connection. The writer holds it from taking a frame off out
+	// until it is written.
 	wmu  sync.Mutex
 	bw   *bufio.Writer
 	dead chan struct{} // closed by fail
@@ -351,6 +357,7 @@ func (s *session) writeLoop() {
 	write := func(c *call) error {
 		c.sent.Store(true)
 		_, err := bw.Write(c.frame)
+		s.unwritten.Add(-1)
 		return err
 	}
 	for {
@@ -400,7 +407,7 @@ func (s *session) tryWrite(c *call) bool {
 	if len(c.frame) > directWriteMax || !s.wmu.TryLock() {
 		return false
 	}
-	if len(s.out) > 0 || s.isDead() {
+	if s.unwritten.Load() > 0 || s.isDead() {
 		s.wmu.Unlock()
 		return false
 	}

@@ -249,7 +249,17 @@ func (sc *streamConn) readLoop() error {
 			sc.mu.Unlock()
 		}
 		sc.requests.Add(1)
-		go sc.handle(w, h, payload)
+		if h.Type != wire.TypePublish {
+			go sc.handle(w, h, payload, nil)
+			continue
+		}
+		// A connection's PUBLISH frames are stored in the order they
+		// arrive: the next frame is read once this one's events hold their
+		// place in their partitions (or it failed), while its fsync and
+		// answer proceed. A client can so pipeline batches of one key.
+		placed := make(chan struct{})
+		go sc.handle(w, h, payload, placed)
+		<-placed
 	}
 }
 
@@ -314,7 +324,9 @@ type waitingFetch struct {
 
 // handle answers one request on its own goroutine; w is set for a FETCH
 // or TAIL.
-func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte) {
+// handle answers one request; placed is closed once a PUBLISH holds its
+// place in its partitions (nil for other requests).
+func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte, placed chan struct{}) {
 	defer sc.requests.Done()
 	var reply []byte
 	defer func() {
@@ -329,7 +341,7 @@ func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte) {
 	var err error
 	switch h.Type {
 	case wire.TypePublish:
-		reply, err = sc.publish(h.ID, payload)
+		reply, err = sc.publish(h.ID, payload, placed)
 	case wire.TypeFetch:
 		reply, err = sc.fetch(w, h.ID, payload)
 	case wire.TypeAck, wire.TypeNack, wire.TypeExtend, wire.TypeReject:
@@ -366,12 +378,16 @@ func (sc *streamConn) errorFrame(id uint64, err error) []byte {
 	return b
 }
 
-func (sc *streamConn) publish(id uint64, payload []byte) ([]byte, error) {
+// publish stores one PUBLISH frame's events; placed is closed as soon as
+// they hold their place, or on return.
+func (sc *streamConn) publish(id uint64, payload []byte, placed chan struct{}) ([]byte, error) {
+	ctx := broker.OnQueued(sc.work, func() { close(placed) })
+	defer broker.Queued(ctx)
 	var p wire.Publish
 	if err := p.Decode(payload); err != nil {
 		return nil, err
 	}
-	results, err := sc.b.PublishEncoded(sc.work, p.Topic, p.Events, p.Records)
+	results, err := sc.b.PublishEncoded(ctx, p.Topic, p.Events, p.Records)
 	if err != nil {
 		return nil, err
 	}
