@@ -40,6 +40,21 @@ func run(args []string) int {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	// HERALD_MEMPROFILE=FILE writes the allocation profile (every byte
+	// allocated during the command, -sample_index=alloc_space) at exit.
+	if path := os.Getenv("HERALD_MEMPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "herald: HERALD_MEMPROFILE: %v\n", err)
+			return 2
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(os.Stderr, "herald: HERALD_MEMPROFILE: %v\n", err)
+			}
+			f.Close()
+		}()
+	}
 	if len(args) > 0 && args[0] == "serve" {
 		return serve(ctx, args[1:])
 	}
