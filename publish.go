@@ -176,6 +176,7 @@ type publisher struct {
 	mu       sync.Mutex
 	events   []Event // the batch being gathered
 	futures  []*PublishFuture
+	lastLen  int // events in the last batch handed over: the next one's initial room
 	done     *batchDone
 	bytes    int
 	timer    *time.Timer
@@ -200,6 +201,11 @@ func (p *publisher) add(e Event, now bool) *PublishFuture {
 	p.mu.Lock()
 	if p.done == nil {
 		p.done = newBatchDone()
+		// Room for as many events as the last batch had: batches under a
+		// steady load are alike, and an Event is a few hundred bytes, so
+		// growing the slice by doubling would copy each one several times.
+		n := min(p.c.opts.batchSize, max(p.lastLen, 8))
+		p.events, p.futures = make([]Event, 0, n), make([]*PublishFuture, 0, n)
 	}
 	f := &PublishFuture{batch: p.done}
 	p.events = append(p.events, e)
@@ -294,6 +300,7 @@ func (p *publisher) handOverLocked() {
 		return
 	}
 	p.queue = append(p.queue, outBatch{p.events, p.futures, p.done})
+	p.lastLen = len(p.events)
 	p.events, p.futures, p.done, p.bytes = nil, nil, nil, 0
 	p.sending.Add(1)
 	p.startLocked()

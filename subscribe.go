@@ -204,9 +204,24 @@ func (c *Client) handle(q queued, topic, sub string, h Handler) (handled bool, e
 type acker struct {
 	c          *Client
 	topic, sub string
-	in         chan broker.Delivery
+	in         chan ackItem
 	sem        chan struct{}
 	wg         sync.WaitGroup
+	free       chan *ackBatch // batches sent and answered, for reuse
+}
+
+// ackItem is what an ack needs of a delivery: its token, and its place
+// for the log line if the ack fails. A Delivery is a few hundred bytes.
+type ackItem struct {
+	token     string
+	partition int
+	offset    int64
+}
+
+// ackBatch is one AckMany's items and tokens, reused across batches.
+type ackBatch struct {
+	items  []ackItem
+	tokens []string
 }
 
 // Bounds of the acker: batches in flight, and acks per batch.
@@ -216,14 +231,16 @@ const (
 )
 
 func newAcker(c *Client, topic, sub string, buffer int) *acker {
-	a := &acker{c: c, topic: topic, sub: sub, in: make(chan broker.Delivery, buffer),
-		sem: make(chan struct{}, ackersInFlight)}
+	a := &acker{c: c, topic: topic, sub: sub, in: make(chan ackItem, buffer),
+		sem: make(chan struct{}, ackersInFlight), free: make(chan *ackBatch, ackersInFlight+1)}
 	a.wg.Add(1)
 	go a.run()
 	return a
 }
 
-func (a *acker) add(d broker.Delivery) { a.in <- d }
+func (a *acker) add(d broker.Delivery) {
+	a.in <- ackItem{token: d.Token, partition: d.Event.Partition, offset: d.Event.Offset}
+}
 
 // close sends what is queued and waits until every ack is answered.
 func (a *acker) close() {
@@ -233,16 +250,22 @@ func (a *acker) close() {
 
 func (a *acker) run() {
 	defer a.wg.Done()
-	for d := range a.in {
-		batch := []broker.Delivery{d}
+	for it := range a.in {
+		var batch *ackBatch
+		select {
+		case batch = <-a.free:
+		default:
+			batch = &ackBatch{}
+		}
+		batch.items = append(batch.items[:0], it)
 	gather:
-		for len(batch) < maxAckBatch {
+		for len(batch.items) < maxAckBatch {
 			select {
-			case d, ok := <-a.in:
+			case it, ok := <-a.in:
 				if !ok {
 					break gather
 				}
-				batch = append(batch, d)
+				batch.items = append(batch.items, it)
 			default:
 				break gather
 			}
@@ -253,28 +276,33 @@ func (a *acker) run() {
 			defer a.wg.Done()
 			defer func() { <-a.sem }()
 			a.send(batch)
+			clear(batch.tokens) // drop the strings; keep the room
+			select {
+			case a.free <- batch:
+			default:
+			}
 		}()
 	}
 }
 
 // send acks one batch; a failed ack is logged, and its event is delivered
 // again, which an idempotent handler tolerates.
-func (a *acker) send(batch []broker.Delivery) {
+func (a *acker) send(batch *ackBatch) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tokens := make([]string, len(batch))
-	for i := range batch {
-		tokens[i] = batch[i].Token
+	batch.tokens = batch.tokens[:0]
+	for _, it := range batch.items {
+		batch.tokens = append(batch.tokens, it.token)
 	}
-	errs, err := a.c.backend.AckMany(ctx, a.topic, a.sub, tokens)
-	for i, d := range batch {
+	errs, err := a.c.backend.AckMany(ctx, a.topic, a.sub, batch.tokens)
+	for i, it := range batch.items {
 		e := err
 		if e == nil {
 			e = errs[i]
 		}
 		if e != nil {
 			a.c.opts.logger.Warn("settling failed; the event will be redelivered", "topic", a.topic,
-				"subscription", a.sub, "partition", d.Event.Partition, "offset", d.Event.Offset, "err", e)
+				"subscription", a.sub, "partition", it.partition, "offset", it.offset, "err", e)
 		}
 	}
 }

@@ -35,8 +35,12 @@ type zeroFill struct {
 type zeroFills struct {
 	zeroed  int64     // bytes below this exist (zeros or data) and are durable
 	pending *zeroFill // at most one fill runs at a time
-	buf     []byte    // zeroChunk zeros, shared by fills (read only)
 }
+
+// zeroBuf is the zeros every fill writes, shared by all logs and never
+// written to. (It was a 1 MiB buffer per segment: subscription journals,
+// which roll at every compaction, allocated one each time.)
+var zeroBuf [zeroChunk]byte
 
 // beforeWrite is called by the writer before it writes [pos, end) of seg:
 // it waits for a fill that overlaps the range (the two must not race), and
@@ -62,12 +66,9 @@ func (l *Log) beforeWrite(seg *segment, pos, end int64) {
 	if stop <= start {
 		return
 	}
-	if z.buf == nil {
-		z.buf = make([]byte, zeroChunk)
-	}
 	f := &zeroFill{start: start, end: stop, done: make(chan error, 1)}
 	z.pending = f
-	zeros, file := z.buf[:stop-start], seg.file
+	zeros, file := zeroBuf[:stop-start], seg.file
 	go func() {
 		_, err := file.WriteAt(zeros, f.start)
 		if err == nil {

@@ -42,7 +42,11 @@ func (c *Conn) Fetch(ctx context.Context, topic, sub, consumer string, max int) 
 		if err != nil {
 			return nil, err
 		}
-		var ds []broker.Delivery
+		n := 0
+		for _, p := range payloads {
+			n += wire.CountDeliveries(p)
+		}
+		ds := make([]broker.Delivery, 0, n)
 		for _, p := range payloads {
 			if ds, err = wire.DecodeDeliveries(p, ds); err != nil {
 				return nil, malformedReply(opFetch, err)

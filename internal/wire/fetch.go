@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"slices"
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -61,6 +62,13 @@ func (f *Fetch) Decode(b []byte) error {
 // AppendDeliveryFrames appends the DELIVERIES reply to request id as one
 // or more frames of about ChunkBytes each.
 func AppendDeliveryFrames(dst []byte, id uint64, ds []broker.Delivery) ([]byte, error) {
+	size := HeaderSize
+	for i := range ds {
+		// token, topic and record, plus up to 40 bytes of numbers and length prefixes
+		size += len(ds[i].Token) + len(ds[i].Event.Topic) + len(ds[i].Event.Record()) + 40
+	}
+	size += size / ChunkBytes * HeaderSize
+	dst = slices.Grow(dst, size) // one allocation instead of a doubling series
 	return appendChunked(dst, TypeDeliveries, id, len(ds), func(dst []byte, i int) ([]byte, error) {
 		return appendDelivery(dst, &ds[i])
 	})
@@ -85,6 +93,29 @@ func appendStored(dst []byte, st *broker.StoredEvent) ([]byte, error) {
 		return append(dst, rec...), nil
 	}
 	return appendRecord(dst, &st.Event)
+}
+
+// CountDeliveries is how many deliveries the DELIVERIES payload b holds,
+// found by skipping over them (no allocation), so a decoder can size its
+// slice once: a Delivery is a few hundred bytes. It checks the framing
+// only: for a payload DecodeDeliveries refuses it is just a size hint.
+func CountDeliveries(b []byte) int {
+	d := decoder{b: b, what: "DELIVERIES"}
+	n := 0
+	for d.more() {
+		d.bytes()   // token
+		d.uvarint() // attempt
+		d.varint()  // deadline
+		d.bytes()   // topic
+		d.uvarint() // partition
+		d.varint()  // offset
+		d.varint()  // publish time
+		d.bytes()   // record
+		if d.err == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // DecodeDeliveries appends the deliveries of one DELIVERIES frame to dst.
