@@ -319,3 +319,57 @@ func TestAcksShareJournalFsyncs(t *testing.T) {
 		t.Fatal("a reject returned before the journal was fsynced")
 	}
 }
+
+// A compaction interrupted after its cut (appends already go to the next
+// journal, the snapshot still names the previous one) loses nothing: the
+// next open replays both journals in order.
+func TestCompactionInterruptedAfterTheCut(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{AckTimeout: time.Minute})
+	publishN(e, "t", 4)
+	ds := e.poll("t", "s", "c", 4)
+	e.ack("t", "s", ds[0]) // in journal g
+	s, err := e.b.sub("t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, gen, err := s.j.openNext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.jmu.Lock()
+	old := s.j.cut(next, gen)
+	s.jmu.Unlock()
+	old.Close()
+	e.ack("t", "s", ds[1]) // in journal g+1; the snapshot was never written
+	e.b.skipSnapshots = true
+	e.restart()
+
+	e.ack("t", "s", ds[2]) // its lease, written to journal g, survived too
+	e.clock.Advance(time.Minute)
+	if got := ids(e.poll("t", "s", "c", 4)); !slices.Equal(got, []string{ds[3].Event.Event.ID}) {
+		t.Fatalf("after the restart got %v, want only %s (the others were acked)", got, ds[3].Event.Event.ID)
+	}
+	// A full compaction then leaves one journal.
+	s, err = e.b.sub("t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.compact(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var journals []string
+	for _, en := range entries {
+		if strings.HasPrefix(en.Name(), journalPrefix) {
+			journals = append(journals, en.Name())
+		}
+	}
+	if len(journals) != 1 {
+		t.Fatalf("journals after a compaction: %v, want one", journals)
+	}
+}

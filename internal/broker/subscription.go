@@ -23,9 +23,10 @@ import (
 // subscription is a durable cursor over a topic's shared log plus its live
 // window (window.go), leases and dead-letter state.
 //
-// Locks, always taken in this order: dlMu (dead-lettering, redrive, seek,
-// config changes), jmu (the journal: read-held by operations that apply a
-// change and journal it, write-held by compaction, seek, redrive and close),
+// Locks, always taken in this order: cmu (compaction and close), dlMu
+// (dead-lettering, redrive, seek, config changes), jmu (the journal:
+// read-held by operations that apply a change and journal it, write-held
+// by seek, redrive, close and the cut of a compaction),
 // mu (the live state). A change is applied in memory and appended to the
 // journal inside one jmu read section, so a snapshot (taken under jmu
 // write) never misses a change whose journal record it discards.
@@ -42,6 +43,7 @@ type subscription struct {
 	created time.Time
 	log     *slog.Logger
 
+	cmu  sync.Mutex // serialises compactions
 	dlMu sync.Mutex
 	jmu  sync.RWMutex
 	j    *journal
@@ -228,6 +230,8 @@ func (s *subscription) stopTimekeeper() {
 // snapshot so the next open is fast; without (deleting) it just lets go.
 func (s *subscription) close(persist bool) error {
 	s.stopTimekeeper()
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	s.dlMu.Lock()
 	defer s.dlMu.Unlock()
 	s.jmu.Lock()
@@ -346,38 +350,39 @@ func (s *subscription) maybeCompact() error {
 	if !s.compactDue() {
 		return nil
 	}
-	s.jmu.Lock()
-	defer s.jmu.Unlock()
-	if !s.compactDue() { // another compaction got there first
-		return nil
-	}
-	return s.compactLocked()
+	return s.compact()
 }
 
 func (s *subscription) compactDue() bool {
 	return s.j.ops.Load() >= int64(s.b.cfg.CompactAfter) || s.needCompact.Load()
 }
 
-// compact folds the journal into a snapshot.
+// compact folds the journal into a snapshot. Operations wait only while
+// it cuts the journal (journal.cut); the snapshot is written after.
 func (s *subscription) compact() error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	next, gen, err := s.j.openNext()
+	if err != nil {
+		return err
+	}
 	s.jmu.Lock()
-	defer s.jmu.Unlock()
-	return s.compactLocked()
-}
-
-// compactLocked is compact with jmu held for writing.
-func (s *subscription) compactLocked() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed { // close compacted already; the new journal is not needed
 		s.mu.Unlock()
-		return nil
+		s.jmu.Unlock()
+		next.Close()
+		return removeAll(s.j.fs, next.Dir())
 	}
 	st := s.state()
 	s.mu.Unlock()
-	if err := s.j.compact(st); err != nil {
+	old := s.j.cut(next, gen)
+	s.needCompact.Store(false) // a failure from here on is the new journal's
+	s.jmu.Unlock()
+	if err := s.j.settle(gen, st, old); err != nil {
+		s.needCompact.Store(true)
 		return err
 	}
-	s.needCompact.Store(false)
 	return nil
 }
 
