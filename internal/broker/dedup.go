@@ -29,18 +29,33 @@ type dedupIndex struct {
 	seed1, seed2 maphash.Seed
 
 	mu sync.Mutex
-	// slots holds every key inside the window, stored or being stored: one
-	// map operation on the hot path's largest structure per step.
-	slots map[dedupKey]dedupSlot
+	// slots maps every key inside the window, stored or being stored, to
+	// its entry's sequence number. An event costs two probes of this map,
+	// the hot path's largest structure: one insert when reserved (after
+	// the lookup) and one delete when pruned; completing an entry updates
+	// it in entries without a probe.
+	slots map[dedupKey]uint64
+	// entries holds the entries in reservation order from head on; the
+	// entry with sequence number seq is entries[seq-base]. Pruning pops
+	// from the front. Publish times come from one clock and only move
+	// forward within a run (a clock that steps back, or two publishes
+	// reserving out of time order, delays pruning a little, never breaks
+	// it).
+	entries []dedupEntry
+	head    int
+	base    uint64
 	// batches are the reservations of the stores in progress, by id.
 	batches   map[int64]*dedupBatch
 	nextBatch int64
-	// order holds stored keys in publish order from orderHead on, so
-	// pruning pops from the front. Publish times come from one clock and
-	// only move forward within a run (a clock that steps back delays
-	// pruning, never breaks it).
-	order     []dedupOrder
-	orderHead int
+}
+
+// dedupEntry is one key's slot. dead marks an entry that no longer
+// speaks for its key (its store failed, or the key expired and was
+// reserved again): pruning drops it without touching the map.
+type dedupEntry struct {
+	key  dedupKey
+	slot dedupSlot
+	dead bool
 }
 
 // dedupKey is the hash of an event's (source, id).
@@ -63,14 +78,20 @@ type dedupBatch struct {
 	done chan struct{}
 }
 
-type dedupOrder struct {
-	key       dedupKey
-	published int64
-}
-
 func newDedupIndex() *dedupIndex {
 	return &dedupIndex{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
-		slots: map[dedupKey]dedupSlot{}, batches: map[int64]*dedupBatch{}}
+		slots: map[dedupKey]uint64{}, batches: map[int64]*dedupBatch{}}
+}
+
+// entry returns the entry with sequence number seq. The caller holds d.mu.
+func (d *dedupIndex) entry(seq uint64) *dedupEntry { return &d.entries[seq-d.base] }
+
+// add appends an entry for key and maps key to it. The caller holds d.mu.
+func (d *dedupIndex) add(key dedupKey, slot dedupSlot) uint64 {
+	seq := d.base + uint64(len(d.entries))
+	d.entries = append(d.entries, dedupEntry{key: key, slot: slot})
+	d.slots[key] = seq
+	return seq
 }
 
 // key hashes ev's (source, id). Source cannot contain NUL (validation
@@ -104,11 +125,12 @@ func (d *dedupIndex) finish(b *dedupBatch) {
 }
 
 // dedupClaim is the outcome of reserve for one event: this publish owns
-// the key and must store the event; or the key is a duplicate stored at
-// slot; or another publish is storing it, and the caller waits on wait and
-// then reserves again.
+// the key and must store the event (seq names its entry, for complete or
+// abort); or the key is a duplicate stored at slot; or another publish is
+// storing it, and the caller waits on wait and then reserves again.
 type dedupClaim struct {
 	owner     bool
+	seq       uint64
 	duplicate bool
 	slot      dedupSlot
 	wait      chan struct{}
@@ -117,46 +139,56 @@ type dedupClaim struct {
 // reserve looks up key at time now for the publish whose reservation is
 // mine. The caller holds d.mu.
 func (d *dedupIndex) reserve(key dedupKey, now int64, window time.Duration, mine *dedupBatch) dedupClaim {
-	s, ok := d.slots[key]
-	switch {
-	case ok && s.partition == slotPending:
-		return dedupClaim{wait: d.batches[s.offset].done}
-	case ok && s.published >= now-int64(window):
-		return dedupClaim{duplicate: true, slot: s}
+	if seq, ok := d.slots[key]; ok {
+		e := d.entry(seq)
+		switch {
+		case e.slot.partition == slotPending:
+			return dedupClaim{wait: d.batches[e.slot.offset].done}
+		case e.slot.published >= now-int64(window):
+			return dedupClaim{duplicate: true, slot: e.slot}
+		}
+		e.dead = true // expired, not yet pruned: the new entry speaks for the key
 	}
-	d.slots[key] = dedupSlot{partition: slotPending, offset: mine.id}
-	return dedupClaim{owner: true}
+	seq := d.add(key, dedupSlot{partition: slotPending, offset: mine.id, published: now})
+	return dedupClaim{owner: true, seq: seq}
 }
 
-// complete records where a reserved key was stored. The caller holds d.mu.
-func (d *dedupIndex) complete(key dedupKey, partition int, offset, published int64) {
-	d.slots[key] = dedupSlot{offset: offset, published: published, partition: int32(partition)}
-	d.order = append(d.order, dedupOrder{key: key, published: published})
+// complete records where the reserved entry seq was stored. The caller
+// holds d.mu.
+func (d *dedupIndex) complete(seq uint64, partition int, offset, published int64) {
+	d.entry(seq).slot = dedupSlot{offset: offset, published: published, partition: int32(partition)}
 }
 
-// abort releases a reserved key whose store failed. The caller holds d.mu.
-func (d *dedupIndex) abort(key dedupKey, mine *dedupBatch) {
-	if s := d.slots[key]; s.partition == slotPending && s.offset == mine.id {
-		delete(d.slots, key)
-	}
+// abort releases the reserved entry seq, whose store failed. The caller
+// holds d.mu.
+func (d *dedupIndex) abort(seq uint64) {
+	e := d.entry(seq)
+	e.dead = true
+	delete(d.slots, e.key)
 }
 
-// prune forgets keys published before the window. The caller holds d.mu.
+// prune forgets keys published before the window. It stops at an entry
+// still being stored. The caller holds d.mu.
 func (d *dedupIndex) prune(now int64, window time.Duration) {
 	cut := now - int64(window)
-	for d.orderHead < len(d.order) && d.order[d.orderHead].published < cut {
-		o := d.order[d.orderHead]
-		if s, ok := d.slots[o.key]; ok && s.partition != slotPending && s.published == o.published {
-			delete(d.slots, o.key)
+	for d.head < len(d.entries) {
+		e := &d.entries[d.head]
+		if !e.dead {
+			if e.slot.partition == slotPending || e.slot.published >= cut {
+				break
+			}
+			delete(d.slots, e.key)
 		}
-		d.order[d.orderHead] = dedupOrder{}
-		d.orderHead++
+		*e = dedupEntry{}
+		d.head++
 	}
 	// Reclaim the pruned front once it is most of the slice: amortized O(1).
-	if d.orderHead > 1024 && d.orderHead*2 > len(d.order) {
-		n := copy(d.order, d.order[d.orderHead:])
-		d.order = d.order[:n]
-		d.orderHead = 0
+	if d.head > 1024 && d.head*2 > len(d.entries) {
+		n := copy(d.entries, d.entries[d.head:])
+		clear(d.entries[n:])
+		d.entries = d.entries[:n]
+		d.base += uint64(d.head)
+		d.head = 0
 	}
 }
 
@@ -193,8 +225,7 @@ func (t *topic) rebuildDedup() error {
 		if _, dup := t.dedup.slots[f.key]; dup {
 			continue
 		}
-		t.dedup.slots[f.key] = f.slot
-		t.dedup.order = append(t.dedup.order, dedupOrder{key: f.key, published: f.slot.published})
+		t.dedup.add(f.key, f.slot)
 	}
 	return nil
 }

@@ -210,6 +210,7 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event, records 
 	for i := range events {
 		keys[i] = t.dedup.key(&events[i])
 	}
+	seqs := make([]uint64, len(events)) // the dedup entries this call reserved
 	stored := false
 	for len(pending) > 0 {
 		var store, waits []int
@@ -222,6 +223,7 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event, records 
 			switch {
 			case c.owner:
 				store = append(store, i)
+				seqs[i] = c.seq
 			case c.duplicate:
 				results[i] = PublishResult{ID: events[i].ID, Partition: int(c.slot.partition), Offset: c.slot.offset, Duplicate: true}
 			default:
@@ -235,7 +237,7 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event, records 
 		if len(store) > 0 {
 			// Only a round that waits on nobody fixes the batch's place;
 			// after a wait, Queued is called on return.
-			err := t.store(ctx, eb, store, results, now, keys, mine, len(waits) == 0)
+			err := t.store(ctx, eb, store, results, now, seqs, mine, len(waits) == 0)
 			if err != nil {
 				if stored {
 					t.notify()
@@ -288,12 +290,12 @@ func (t *topic) reserveQuota(cfg TopicConfig, n int64) (func(), error) {
 
 // store appends events[idx] (one append per partition, concurrently) and
 // fills their results. mine, when not nil, is the dedup reservation of
-// their keys (keys[i] for events[i]) to complete or abort; store closes
-// its done channel. With last, the batch's place is fixed once every
+// their keys (entry seqs[i] for events[i]) to complete or abort; store
+// closes its done channel. With last, the batch's place is fixed once every
 // partition's append is queued, and ctx's OnQueued callback is called
 // then. The caller holds t.mu for reading.
 func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results []PublishResult, now int64,
-	keys []dedupKey, mine *dedupBatch, last bool) error {
+	seqs []uint64, mine *dedupBatch, last bool) error {
 	n := len(t.parts)
 	sticky := int(t.rr.Add(1)-1) % n
 	byPart := make([][]int, n)
@@ -343,9 +345,9 @@ func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results 
 		for p, is := range byPart {
 			for _, i := range is {
 				if errs[p] != nil {
-					t.dedup.abort(keys[i], mine)
+					t.dedup.abort(seqs[i])
 				} else {
-					t.dedup.complete(keys[i], p, results[i].Offset, now)
+					t.dedup.complete(seqs[i], p, results[i].Offset, now)
 				}
 			}
 		}

@@ -345,3 +345,49 @@ func TestPublishEncodedStoresTheRecords(t *testing.T) {
 		t.Fatalf("one record for two events: %v, want ErrInvalid", err)
 	}
 }
+
+// The dedup index forgets what leaves the window without losing what is
+// inside it: a key that expired and was published again must stay a
+// duplicate after its old entry is pruned, and the index holds only the
+// window's keys.
+func TestDedupIndexPrunesOnlyWhatLeftTheWindow(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{DedupWindow: time.Minute})
+	first := e.publish("t", ev("a"))[0]
+	e.clock.Advance(time.Minute + time.Second)
+	again := e.publish("t", ev("a"))[0] // expired: stored again; the old entry is superseded
+	if again.Duplicate || again.Offset == first.Offset {
+		t.Fatalf("publish after the window = %+v, want a new event", again)
+	}
+	// Many publishes over more than a window prune the old entries.
+	for i := range 3000 {
+		e.publish("t", ev(fmt.Sprintf("n%d", i)))
+		if i%100 == 0 {
+			e.clock.Advance(time.Second)
+		}
+	}
+	if dup := e.publish("t", ev("n2999"))[0]; !dup.Duplicate {
+		t.Fatalf("a key inside the window was forgotten: %+v", dup)
+	}
+	tp, err := e.b.topic("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.dedup.mu.Lock()
+	keys, live := len(tp.dedup.slots), len(tp.dedup.entries)-tp.dedup.head
+	tp.dedup.mu.Unlock()
+	// 30 s of publishes at 100 per clock second: 3000 keys at most are
+	// inside the 1-minute window, plus "a" (re-published at the start,
+	// now outside it) until it is pruned.
+	if keys > 3001 || live > keys+100 {
+		t.Fatalf("index holds %d keys in %d live entries after 3000 publishes in a window", keys, live)
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.publish("t", ev("late"))
+	tp.dedup.mu.Lock()
+	keys = len(tp.dedup.slots)
+	tp.dedup.mu.Unlock()
+	if keys != 1 {
+		t.Fatalf("after the window passed the index holds %d keys, want 1 (the last publish)", keys)
+	}
+}
