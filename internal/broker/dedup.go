@@ -35,15 +35,17 @@ type dedupIndex struct {
 	// the lookup) and one delete when pruned; completing an entry updates
 	// it in entries without a probe.
 	slots map[dedupKey]uint64
-	// entries holds the entries in reservation order from head on; the
-	// entry with sequence number seq is entries[seq-base]. Pruning pops
-	// from the front. Publish times come from one clock and only move
-	// forward within a run (a clock that steps back, or two publishes
-	// reserving out of time order, delays pruning a little, never breaks
-	// it).
-	entries []dedupEntry
-	head    int
-	base    uint64
+	// chunks hold the entries in reservation order, dedupChunk to a
+	// chunk, from chunks[0][head] on; the entry with sequence number seq is
+	// number seq-base counting from chunks[0][0]. Chunks, not one slice,
+	// so that growing never copies millions of entries. Pruning pops from
+	// the front and drops whole chunks. Publish times come from one clock
+	// and only move forward within a run (a clock that steps back, or two
+	// publishes reserving out of time order, delays pruning a little,
+	// never breaks it).
+	chunks [][]dedupEntry
+	head   int
+	base   uint64
 	// batches are the reservations of the stores in progress, by id.
 	batches   map[int64]*dedupBatch
 	nextBatch int64
@@ -83,15 +85,33 @@ func newDedupIndex() *dedupIndex {
 		slots: map[dedupKey]uint64{}, batches: map[int64]*dedupBatch{}}
 }
 
+// dedupChunk is how many entries one chunk holds (192 KiB).
+const dedupChunk = 4096
+
 // entry returns the entry with sequence number seq. The caller holds d.mu.
-func (d *dedupIndex) entry(seq uint64) *dedupEntry { return &d.entries[seq-d.base] }
+func (d *dedupIndex) entry(seq uint64) *dedupEntry {
+	i := seq - d.base
+	return &d.chunks[i/dedupChunk][i%dedupChunk]
+}
 
 // add appends an entry for key and maps key to it. The caller holds d.mu.
 func (d *dedupIndex) add(key dedupKey, slot dedupSlot) uint64 {
-	seq := d.base + uint64(len(d.entries))
-	d.entries = append(d.entries, dedupEntry{key: key, slot: slot})
+	if n := len(d.chunks); n == 0 || len(d.chunks[n-1]) == dedupChunk {
+		d.chunks = append(d.chunks, make([]dedupEntry, 0, dedupChunk))
+	}
+	last := len(d.chunks) - 1
+	seq := d.base + uint64(last)*dedupChunk + uint64(len(d.chunks[last]))
+	d.chunks[last] = append(d.chunks[last], dedupEntry{key: key, slot: slot})
 	d.slots[key] = seq
 	return seq
+}
+
+// live is how many entries have not been pruned. The caller holds d.mu.
+func (d *dedupIndex) live() int {
+	if len(d.chunks) == 0 {
+		return 0
+	}
+	return (len(d.chunks)-1)*dedupChunk + len(d.chunks[len(d.chunks)-1]) - d.head
 }
 
 // key hashes ev's (source, id). Source cannot contain NUL (validation
@@ -171,24 +191,21 @@ func (d *dedupIndex) abort(seq uint64) {
 // still being stored. The caller holds d.mu.
 func (d *dedupIndex) prune(now int64, window time.Duration) {
 	cut := now - int64(window)
-	for d.head < len(d.entries) {
-		e := &d.entries[d.head]
+	for len(d.chunks) > 0 && d.head < len(d.chunks[0]) {
+		e := &d.chunks[0][d.head]
 		if !e.dead {
 			if e.slot.partition == slotPending || e.slot.published >= cut {
 				break
 			}
 			delete(d.slots, e.key)
 		}
-		*e = dedupEntry{}
 		d.head++
-	}
-	// Reclaim the pruned front once it is most of the slice: amortized O(1).
-	if d.head > 1024 && d.head*2 > len(d.entries) {
-		n := copy(d.entries, d.entries[d.head:])
-		clear(d.entries[n:])
-		d.entries = d.entries[:n]
-		d.base += uint64(d.head)
-		d.head = 0
+		if d.head == dedupChunk { // the front chunk is spent
+			d.chunks[0] = nil
+			d.chunks = d.chunks[1:]
+			d.base += dedupChunk
+			d.head = 0
+		}
 	}
 }
 
