@@ -85,6 +85,11 @@ func (p *Publish) Decode(b []byte) error {
 	d := decoder{b: b, what: "PUBLISH"}
 	p.Topic = d.string()
 	p.Events, p.Records = p.Events[:0], p.Records[:0]
+	if n := countRecords(b[min(d.pos, len(b)):]); cap(p.Events) < n {
+		// One allocation each, not a doubling series: an Event is a few
+		// hundred bytes and a batch holds up to thousands.
+		p.Events, p.Records = make([]cloudevent.Event, 0, n), make([][]byte, 0, n)
+	}
 	for d.more() {
 		rec := d.bytes()
 		if d.err != nil {
@@ -98,6 +103,19 @@ func (p *Publish) Decode(b []byte) error {
 		p.Records = append(p.Records, rec)
 	}
 	return d.done()
+}
+
+// countRecords is how many length-prefixed records b holds, found by
+// skipping over them: a size hint for Decode, which checks them itself.
+func countRecords(b []byte) int {
+	d := decoder{b: b, what: "PUBLISH"}
+	n := 0
+	for d.more() {
+		if d.bytes(); d.err == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // event reads one length-prefixed storage record. Its Data shares the
