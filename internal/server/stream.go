@@ -323,9 +323,8 @@ type waitingFetch struct {
 }
 
 // handle answers one request on its own goroutine; w is set for a FETCH
-// or TAIL.
-// handle answers one request; placed is closed once a PUBLISH holds its
-// place in its partitions (nil for other requests).
+// or TAIL, and placed for a PUBLISH, closed once its events hold their
+// place in their partitions.
 func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte, placed chan struct{}) {
 	defer sc.requests.Done()
 	var reply []byte
