@@ -415,16 +415,26 @@ func (sc *streamConn) fetch(w *waitingFetch, id uint64, payload []byte) ([]byte,
 	ctx, done := sc.longPoll(w, f.Wait)
 	defer done()
 	ds, err := sc.b.Fetch(ctx, f.Topic, f.Sub, f.Consumer, f.Max)
-	if err != nil {
-		if !pollEnded(ctx, err) {
-			return nil, err
-		}
-		if sc.shutdown.Err() != nil {
-			return nil, &wire.Error{Code: wire.CodeClosed, Message: "the server is shutting down: fetch again " +
-				"(the remote client reconnects); the subscription's position and leases are kept"}
-		}
+	if err := sc.pollError(ctx, err, "fetch again (the remote client reconnects); "+
+		"the subscription's position and leases are kept"); err != nil {
+		return nil, err
 	}
 	return wire.AppendDeliveryFrames(nil, id, ds)
+}
+
+// pollError is what a long poll that returned err answers: nil when its
+// wait merely ended (it answers with what is ready), CodeClosed with what
+// to do next when the server is shutting down, err otherwise.
+func (sc *streamConn) pollError(ctx context.Context, err error, next string) error {
+	switch {
+	case err == nil:
+		return nil
+	case !pollEnded(ctx, err):
+		return err
+	case sc.shutdown.Err() != nil:
+		return &wire.Error{Code: wire.CodeClosed, Message: "the server is shutting down: " + next}
+	}
+	return nil
 }
 
 // longPoll returns the context a FETCH or TAIL waits under: w's (ended by

@@ -74,14 +74,8 @@ func (sc *streamConn) tail(w *waitingFetch, id uint64, payload []byte) ([]byte, 
 	ctx, done := sc.longPoll(w, req.Wait)
 	defer done()
 	events, err := ot.read(ctx, req.Max)
-	if err != nil {
-		if !pollEnded(ctx, err) {
-			return nil, err
-		}
-		if sc.shutdown.Err() != nil {
-			return nil, &wire.Error{Code: wire.CodeClosed, Message: "the server is shutting down: the tail ended; " +
-				"open a new one from the last position you saw"}
-		}
+	if err := sc.pollError(ctx, err, "the tail ended; open a new one from the last position you saw"); err != nil {
+		return nil, err
 	}
 	return wire.AppendEventFrames(nil, id, events)
 }
