@@ -47,6 +47,7 @@ func TestBehaviour(t *testing.T) {
 		{"restart keeps acked positions", testRestart},
 		{"graceful stop finishes in-flight handlers", testGracefulStop},
 		{"dedup and replay from a time", testDedupAndReplay},
+		{"a backlog is handled in log order", testBacklogInLogOrder},
 	}
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
@@ -125,6 +126,44 @@ func testPublishConsume(t *testing.T, tr transport) {
 		if seen[id] != 1 {
 			t.Fatalf("event %s handled %d times, want once", id, seen[id])
 		}
+	}
+}
+
+// testBacklogInLogOrder consumes a backlog many fetches long with one
+// handler: each partition's events arrive in log order, each once, although
+// the remote subscriber keeps two fetches in flight.
+func testBacklogInLogOrder(t *testing.T, tr transport) {
+	c := tr.open(t, t.TempDir(), WithBatching(250, 8<<20, 0))
+	ctx := context.Background()
+	if err := c.CreateTopic(ctx, "clicks", TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	futures := make([]*PublishFuture, n)
+	for i := range futures {
+		futures[i] = c.Publish(ctx, "clicks", ev("Clicked", fmt.Sprintf("k%d", i%5), i))
+	}
+	for _, f := range futures {
+		if _, err := f.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	last := map[int]int64{}
+	handled := 0
+	var outOfOrder error
+	consumeUntil(t, c, &mu, "clicks", "audit", func(_ context.Context, m *Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if prev, ok := last[m.Partition]; ok && m.Offset != prev+1 && outOfOrder == nil {
+			outOfOrder = fmt.Errorf("partition %d: offset %d handled after %d", m.Partition, m.Offset, prev)
+		}
+		last[m.Partition] = m.Offset
+		handled++
+		return nil
+	}, func() bool { return handled == n }, WithStart(FromEarliest), Prefetch(16))
+	if outOfOrder != nil {
+		t.Fatal(outOfOrder)
 	}
 }
 

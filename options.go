@@ -108,9 +108,12 @@ func Concurrency(n int) SubscribeOption {
 }
 
 // Prefetch is how many deliveries may be fetched ahead of the handlers;
-// default max(4 × Concurrency, 64). More makes each fetch serve more events;
-// with slow handlers keep it small, since a prefetched event's lease runs
-// while it waits (one that expires is skipped and redelivered).
+// default max(4 × Concurrency, 64). A fetch asks for about half of it, and
+// while a backlog lasts a remote subscriber keeps two fetches in flight
+// (their events still reach the handlers in log order). More makes each
+// fetch serve more events; with slow handlers keep it small, since a
+// prefetched event's lease runs while it waits (one that expires is
+// skipped and redelivered).
 func Prefetch(n int) SubscribeOption {
 	return func(o *subscribeOptions) { o.prefetch = max(1, n) }
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -74,10 +75,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 		prefetch = max(4*o.concurrency, 64)
 	}
 	queue := make(chan queued, prefetch)
-	credits := make(chan struct{}, prefetch)
-	for range prefetch {
-		credits <- struct{}{}
-	}
+	credits := newCredits(prefetch)
 	ack := newAcker(c, topic, subscription, prefetch)
 	var workers, settles sync.WaitGroup
 	for range o.concurrency {
@@ -86,7 +84,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 			defer workers.Done()
 			for q := range queue {
 				handled, err := c.handle(q, topic, subscription, h)
-				credits <- struct{}{}
+				credits.put(1)
 				switch {
 				case !handled:
 				case err == nil:
@@ -104,50 +102,151 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 		ack.close()
 		settles.Wait()
 	}()
+	f := &fetcher{c: c, topic: topic, sub: subscription, consumer: o.consumer, credits: credits, queue: queue}
+	return f.run(ctx)
+}
+
+// fetcher keeps one Subscribe's prefetch queue filled. It fetches when
+// about half the credits are free; while the last fetch came back full (a
+// backlog), it sends the next before the previous is answered, up to
+// maxFetchesInFlight, since the round trip, not the server, bounded a
+// consumer that waited for each. Replies are queued in the order their
+// fetches were sent, and the stream server takes one subscription
+// consumer's fetches in that order, so handlers see a partition's events
+// in log order as before. In process a fetch costs no round trip, and
+// the next starts once the previous is answered.
+type fetcher struct {
+	c                    *Client
+	topic, sub, consumer string
+	credits              *credits
+	queue                chan<- queued   // to the handlers
+	line                 []*pendingFetch // fetches in flight, oldest first
+	lastFull             bool            // the last answer brought all it asked for
+}
+
+// maxFetchesInFlight bounds a Subscribe's pipelined fetches.
+const maxFetchesInFlight = 2
+
+func (f *fetcher) run(ctx context.Context) error {
+	// Fetches in flight end with run: what they bring is still queued for
+	// the handlers, and a stopped one's leases run out on the server.
+	fctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		for _, p := range f.line {
+			<-p.done
+			f.take(p)
+		}
+	}()
+	// With nothing in flight and fewer than want credits free, wait up to
+	// batchWait for more, so fetches stay large.
+	gather := time.NewTimer(batchWait)
+	gather.Stop()
+	var gathering, gathered bool
 	backoff := 50 * time.Millisecond
-	for {
+	for ctx.Err() == nil {
+		var head <-chan struct{}
+		if len(f.line) > 0 {
+			head = f.line[0].done
+		}
 		select {
-		case <-credits:
+		case <-head:
+			// Queue what came back before asking for more: in process a
+			// fetch returns only once answered, and a long poll for more
+			// must not hold back the events already fetched.
+			if err := f.answered(ctx, &backoff); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		if len(f.line) == 0 || (f.lastFull && len(f.line) < maxFetchesInFlight) {
+			free := f.credits.count()
+			send := free >= f.credits.want
+			if len(f.line) == 0 && free > 0 && !send {
+				if !gathering {
+					gathering, gathered = true, false
+					gather.Reset(batchWait)
+				}
+				send = gathered
+			}
+			if send {
+				gather.Stop()
+				gathering = false
+				f.line = append(f.line, f.c.startFetch(fctx, f.topic, f.sub, f.consumer, f.credits.take()))
+				continue
+			}
+		}
+		select {
+		case <-f.credits.ready:
+		case <-gather.C:
+			gathered = true
+		case <-head:
 		case <-ctx.Done():
-			return nil
-		}
-		n := 1 + takeFree(credits, prefetch-1)
-		// Wait a moment for half the credits, so fetches stay large.
-		if want := (prefetch + 1) / 2; n < want {
-			n += gatherSlots(ctx, credits, want-n, batchWait)
-		}
-		// select picks at random among ready cases, and a Fetch with a done
-		// context is a poll that still delivers: after a stop, fetch nothing.
-		if ctx.Err() != nil {
-			return nil
-		}
-		deliveries, err := c.backend.Fetch(ctx, topic, subscription, o.consumer, n)
-		for i := len(deliveries); i < n; i++ {
-			credits <- struct{}{}
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if !retryable(err) && !errors.Is(err, broker.ErrBackpressure) {
-				return fmt.Errorf("herald: subscribe %s/%s: %w", topic, subscription, err)
-			}
-			c.opts.logger.Warn("fetch failed; retrying", "topic", topic, "subscription", subscription, "err", err, "in", backoff)
-			if !sleepCtx(ctx, backoff) {
-				return nil
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		if len(deliveries) == 0 {
-			continue
-		}
-		fb := newFetchBatch(ctx, deliveries)
-		for _, d := range deliveries {
-			queue <- queued{d: d, batch: fb} // never blocks: credits bound the queue
 		}
 	}
+	return nil
+}
+
+// answered takes the oldest fetch in flight, which has been answered. A
+// failure a retry can fix waits out its backoff; another ends Subscribe.
+func (f *fetcher) answered(ctx context.Context, backoff *time.Duration) error {
+	p := f.line[0]
+	f.line = f.line[1:]
+	f.take(p)
+	f.lastFull = p.err == nil && len(p.ds) == p.n
+	switch {
+	case p.err == nil:
+		*backoff = 50 * time.Millisecond
+	case ctx.Err() != nil:
+	case !retryable(p.err) && !errors.Is(p.err, broker.ErrBackpressure):
+		return fmt.Errorf("herald: subscribe %s/%s: %w", f.topic, f.sub, p.err)
+	default:
+		f.c.opts.logger.Warn("fetch failed; retrying", "topic", f.topic, "subscription", f.sub, "err", p.err, "in", *backoff)
+		sleepCtx(ctx, *backoff)
+		*backoff = min(2**backoff, 5*time.Second)
+	}
+	return nil
+}
+
+// take queues an answered fetch's deliveries for the handlers and gives
+// back the credits it did not use. Neither blocks: credits bound both.
+func (f *fetcher) take(p *pendingFetch) {
+	f.credits.put(p.n - len(p.ds))
+	if len(p.ds) == 0 {
+		return
+	}
+	fb := newFetchBatch(p.ctx, p.ds)
+	for _, d := range p.ds {
+		f.queue <- queued{d: d, batch: fb}
+	}
+}
+
+// pendingFetch is one fetch in flight, answered when done is closed.
+type pendingFetch struct {
+	ctx  context.Context
+	n    int
+	ds   []broker.Delivery
+	err  error
+	done chan struct{}
+}
+
+// startFetch fetches up to n deliveries on its own goroutine. It returns
+// once the request is sent (remote: its place among the subscription's
+// fetches is fixed, broker.OnQueued) or answered (in process).
+func (c *Client) startFetch(ctx context.Context, topic, sub, consumer string, n int) *pendingFetch {
+	p := &pendingFetch{ctx: ctx, n: n, done: make(chan struct{})}
+	sent := make(chan struct{})
+	fctx := broker.OnQueued(ctx, func() { close(sent) })
+	go func() {
+		defer close(p.done)
+		p.ds, p.err = c.backend.Fetch(fctx, topic, sub, consumer, n)
+	}()
+	select {
+	case <-sent:
+	case <-p.done:
+	}
+	return p
 }
 
 // queued is one prefetched delivery waiting for a handler.
@@ -336,37 +435,48 @@ func (c *Client) settle(ctx context.Context, topic, sub string, d broker.Deliver
 // before it fetches.
 const batchWait = 2 * time.Millisecond
 
-// takeFree takes up to max slots that are free now.
-func takeFree(slots chan struct{}, max int) int {
-	n := 0
-	for n < max {
-		select {
-		case <-slots:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
+// credits count the free room in a Subscribe's prefetch queue: handlers
+// give one back per delivery, and the fetcher takes all that are free for
+// its next fetch. ready wakes the fetcher only when the count reaches 1 or
+// want (half the room), not at every credit, which cost a goroutine
+// wake-up per event.
+type credits struct {
+	free  atomic.Int64
+	want  int
+	ready chan struct{}
 }
 
-// gatherSlots waits up to d for up to max more slots.
-func gatherSlots(ctx context.Context, slots chan struct{}, max int, d time.Duration) int {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	n := 0
-	for n < max {
+func newCredits(n int) *credits {
+	c := &credits{want: (n + 1) / 2, ready: make(chan struct{}, 1)}
+	c.free.Store(int64(n))
+	return c
+}
+
+// put gives back n credits.
+func (c *credits) put(n int) {
+	if n <= 0 {
+		return
+	}
+	now := c.free.Add(int64(n))
+	was := now - int64(n)
+	if (was < 1 && now >= 1) || (was < int64(c.want) && now >= int64(c.want)) {
 		select {
-		case <-slots:
-			n++
-		case <-t.C:
-			return n
-		case <-ctx.Done():
-			return n
+		case c.ready <- struct{}{}:
+			// Let the fetcher send now. Woken, it would otherwise wait on
+			// this P until the handler blocks, with the queue empty by
+			// then, and a second fetch would seldom be in flight: 6 of
+			// 531 fetches were, against 750 of 990 with the yield, in a
+			// `herald bench consume` run of 100,000 events.
+			runtime.Gosched()
+		default:
 		}
 	}
-	return n
 }
+
+func (c *credits) count() int { return int(c.free.Load()) }
+
+// take takes every free credit.
+func (c *credits) take() int { return int(c.free.Swap(0)) }
 
 // runHandler turns a handler panic into an error, so one bad event is
 // retried (and eventually dead-lettered) instead of crashing the service.

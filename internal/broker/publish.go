@@ -307,7 +307,7 @@ func (t *topic) store(ctx context.Context, eb *encodedBatch, idx []int, results 
 		byPart[p] = append(byPart[p], i)
 	}
 	var queued func() // called by each partition's last append once queued
-	if last && hasQueuedHook(ctx) {
+	if last && HasOnQueued(ctx) {
 		var left atomic.Int32
 		for _, is := range byPart {
 			if len(is) > 0 {

@@ -24,6 +24,11 @@ type queuedHook struct {
 // them, the way httptrace hooks ride on a request's context: the SDK's
 // publisher starts its next batch when f is called, and the stream server
 // reads a connection's next PUBLISH then.
+//
+// The remote client calls f for every request once it is sent. The SDK's
+// subscriber uses that to keep two FETCH requests of one subscription in
+// flight: the stream server takes a subscription consumer's FETCH frames
+// in the order they arrive. The broker's own Fetch never calls f.
 func OnQueued(ctx context.Context, f func()) context.Context {
 	return context.WithValue(ctx, queuedKey{}, &queuedHook{f: f})
 }
@@ -37,9 +42,11 @@ func Queued(ctx context.Context) {
 	}
 }
 
-// hasQueuedHook reports whether ctx carries an OnQueued callback, so the
-// publish path can skip the bookkeeping when nobody listens.
-func hasQueuedHook(ctx context.Context) bool {
+// HasOnQueued reports whether ctx carries an OnQueued callback: the publish
+// path skips its bookkeeping when nobody listens, and the remote client
+// sends a FETCH under one only once (see remote.Conn.Fetch), since a
+// request sent again would lose its place in line.
+func HasOnQueued(ctx context.Context) bool {
 	_, ok := ctx.Value(queuedKey{}).(*queuedHook)
 	return ok
 }

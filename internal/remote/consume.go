@@ -12,7 +12,7 @@ import (
 // context allows longer sends another when it ends. A lost CANCEL (or a
 // client that vanished without closing) therefore holds a server slot
 // for at most this long.
-const fetchWaitCap = 30 * time.Second
+var fetchWaitCap = 30 * time.Second // a variable for tests
 
 // Fetch leases up to max events of a subscription to consumer, as
 // broker.Fetch does: it returns as soon as at least one is ready, or,
@@ -21,6 +21,11 @@ const fetchWaitCap = 30 * time.Second
 // is room for. When the connection fails while Fetch waits, it returns a
 // *ConnError (ErrConnectionLost); call it again to resume, since the
 // subscription's position is kept on the server.
+//
+// Under broker.OnQueued, Fetch calls the callback once its FETCH is sent
+// and sends no other: a wait that ends with nothing returns nothing and
+// no error, since a second FETCH would queue behind any the caller sent
+// meanwhile and take its events out of turn.
 func (c *Conn) Fetch(ctx context.Context, topic, sub, consumer string, max int) ([]broker.Delivery, error) {
 	for {
 		rctx, wait := ctx, fetchWaitCap
@@ -52,7 +57,7 @@ func (c *Conn) Fetch(ctx context.Context, topic, sub, consumer string, max int) 
 				return nil, malformedReply(opFetch, err)
 			}
 		}
-		if len(ds) > 0 {
+		if len(ds) > 0 || broker.HasOnQueued(ctx) {
 			return ds, nil
 		}
 		if err := ctx.Err(); err != nil {

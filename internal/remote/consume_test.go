@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/cloudevent"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 func TestSettleEveryWayAndDeadLetter(t *testing.T) {
@@ -178,5 +181,43 @@ func TestConcurrentAcksAreBatched(t *testing.T) {
 	defer cancel()
 	if ds, err := c.Fetch(short, "t", "s", "c1", 10); len(ds) != 0 {
 		t.Fatalf("%d deliveries after acking everything (%v)", len(ds), err)
+	}
+}
+
+// A Fetch under broker.OnQueued is one FETCH: the SDK's subscriber keeps
+// another in flight behind it, so a second request for the same call
+// would take its events out of turn. When its wait ends with nothing, it
+// returns nothing.
+func TestFetchUnderOnQueuedSendsOneRequest(t *testing.T) {
+	defer func(cap time.Duration) { fetchWaitCap = cap }(fetchWaitCap)
+	fetchWaitCap = 30 * time.Millisecond
+	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
+	var fetches atomic.Int32
+	p := startProxy(t, strings.TrimPrefix(ts.url, "http://"), func(toServer bool, h wire.Header) bool {
+		if toServer && h.Type == wire.TypeFetch {
+			fetches.Add(1)
+		}
+		return false
+	})
+	c := dial(t, p.url())
+	mustTopic(t, c, "t", broker.TopicConfig{})
+	mustSub(t, c, "t", "s", broker.SubscriptionConfig{})
+	queued := 0
+	ctx := broker.OnQueued(testCtx(t), func() { queued++ })
+	ds, err := c.Fetch(ctx, "t", "s", "c1", 10)
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("Fetch = %d deliveries, %v; want none and no error", len(ds), err)
+	}
+	if n := fetches.Load(); n != 1 || queued != 1 {
+		t.Fatalf("%d FETCH frames sent, OnQueued called %d times; want 1 and 1", n, queued)
+	}
+	// Without the hook, Fetch waits on across FETCHes until ctx ends.
+	short, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Fetch(short, "t", "s", "c1", 10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Fetch without the hook: %v, want its deadline", err)
+	}
+	if n := fetches.Load(); n < 3 {
+		t.Fatalf("%d FETCH frames in all; want the plain Fetch to have sent several", n)
 	}
 }

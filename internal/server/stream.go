@@ -148,6 +148,9 @@ type streamConn struct {
 	mu      sync.Mutex
 	fetches map[uint64]*waitingFetch // long polls a CANCEL may end
 	tails   tailStreams              // the connection's open tails (stream_tail.go)
+	// lines holds, per subscription consumer, the turn of its last FETCH
+	// read: the next one takes events only after it (fetchTurn).
+	lines map[fetchLine]chan struct{}
 }
 
 // streamReply is what the writer writes: one or more frames answering one
@@ -163,7 +166,7 @@ func newStreamConn(s *Server, b *broker.Broker, conn net.Conn, rd *bufio.Reader,
 	sc := &streamConn{s: s, b: b, conn: conn, rd: rd, log: log,
 		out: make(chan streamReply, streamMaxRequests+1), writerDone: make(chan struct{}),
 		limit:   streamBudget{maxN: streamMaxRequests, maxBytes: streamMaxBytes, free: make(chan struct{})},
-		fetches: map[uint64]*waitingFetch{}}
+		fetches: map[uint64]*waitingFetch{}, lines: map[fetchLine]chan struct{}{}}
 	sc.bw = bufio.NewWriterSize(conn, streamBufferBytes)
 	return sc
 }
@@ -244,6 +247,12 @@ func (sc *streamConn) readLoop() error {
 		if h.Type == wire.TypeFetch || h.Type == wire.TypeTail {
 			w = &waitingFetch{}
 			w.ctx, w.cancel = context.WithCancel(sc.work)
+			if h.Type == wire.TypeFetch {
+				w.decodeErr = w.fetch.Decode(payload)
+				if w.decodeErr == nil {
+					w.prev, w.turn = sc.fetchTurn(fetchLine{w.fetch.Topic, w.fetch.Sub, w.fetch.Consumer})
+				}
+			}
 			sc.mu.Lock()
 			sc.fetches[h.ID] = w
 			sc.mu.Unlock()
@@ -316,10 +325,59 @@ func (sc *streamConn) writeLocked(r streamReply, flush bool) {
 	}
 }
 
-// waitingFetch is a FETCH that a CANCEL with its id can end.
+// waitingFetch is a FETCH or TAIL that a CANCEL with its id can end. A
+// FETCH is decoded as it is read, to take its turn (fetchTurn).
 type waitingFetch struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	fetch      wire.Fetch
+	decodeErr  error
+	prev, turn chan struct{}
+}
+
+// fetchLine names the FETCH frames that take their events in the order
+// they arrive on a connection: one subscription consumer's.
+type fetchLine struct{ topic, sub, consumer string }
+
+// fetchTurn queues a FETCH of line: it takes events once prev (nil for
+// the first) is closed, and closes turn once it has taken its own. So a
+// client may pipeline fetches of one subscription on a connection and
+// handle their replies in the order it sent them without reordering its
+// events, as it may pipeline publishes. Other subscriptions, and other
+// requests, still run concurrently.
+func (sc *streamConn) fetchTurn(line fetchLine) (prev, turn chan struct{}) {
+	turn = make(chan struct{})
+	sc.mu.Lock()
+	prev = sc.lines[line]
+	sc.lines[line] = turn
+	sc.mu.Unlock()
+	return prev, turn
+}
+
+// endTurn closes w's turn, once its predecessor's has closed (a FETCH
+// whose wait ended first took nothing, and must not let its successor
+// overtake that predecessor).
+func (sc *streamConn) endTurn(w *waitingFetch) {
+	end := func() {
+		line := fetchLine{w.fetch.Topic, w.fetch.Sub, w.fetch.Consumer}
+		sc.mu.Lock()
+		if sc.lines[line] == w.turn {
+			delete(sc.lines, line)
+		}
+		sc.mu.Unlock()
+		close(w.turn)
+	}
+	if w.prev == nil {
+		end()
+		return
+	}
+	select {
+	case <-w.prev:
+		end()
+	default:
+		go func() { <-w.prev; end() }()
+	}
 }
 
 // handle answers one request on its own goroutine; w is set for a FETCH
@@ -342,7 +400,7 @@ func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte, pla
 	case wire.TypePublish:
 		reply, err = sc.publish(h.ID, payload, placed)
 	case wire.TypeFetch:
-		reply, err = sc.fetch(w, h.ID, payload)
+		reply, err = sc.fetch(w, h.ID)
 	case wire.TypeAck, wire.TypeNack, wire.TypeExtend, wire.TypeReject:
 		reply, err = sc.settle(h.Type, h.ID, payload)
 	case wire.TypeRead:
@@ -399,7 +457,7 @@ func (sc *streamConn) publish(id uint64, payload []byte, placed chan struct{}) (
 // CANCEL from the client, the client leaving, or the server shutting
 // down; only the last is an error (CodeClosed), the others answer with
 // what is ready, possibly nothing.
-func (sc *streamConn) fetch(w *waitingFetch, id uint64, payload []byte) ([]byte, error) {
+func (sc *streamConn) fetch(w *waitingFetch, id uint64) ([]byte, error) {
 	defer func() {
 		w.cancel()
 		sc.mu.Lock()
@@ -408,18 +466,32 @@ func (sc *streamConn) fetch(w *waitingFetch, id uint64, payload []byte) ([]byte,
 		}
 		sc.mu.Unlock()
 	}()
-	var f wire.Fetch
-	if err := f.Decode(payload); err != nil {
-		return nil, err
+	if w.decodeErr != nil {
+		return nil, w.decodeErr
 	}
-	ctx, done := sc.longPoll(w, f.Wait)
+	ctx, done := sc.longPoll(w, w.fetch.Wait)
 	defer done()
-	ds, err := sc.b.Fetch(ctx, f.Topic, f.Sub, f.Consumer, f.Max)
+	ds, err := sc.fetchInTurn(ctx, w)
 	if err := sc.pollError(ctx, err, "fetch again (the remote client reconnects); "+
 		"the subscription's position and leases are kept"); err != nil {
 		return nil, err
 	}
 	return wire.AppendDeliveryFrames(nil, id, ds)
+}
+
+// fetchInTurn waits for w's turn, takes its events and ends its turn,
+// before the reply is encoded. A wait that ends first takes nothing.
+func (sc *streamConn) fetchInTurn(ctx context.Context, w *waitingFetch) ([]broker.Delivery, error) {
+	defer sc.endTurn(w)
+	if w.prev != nil {
+		select {
+		case <-w.prev:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f := &w.fetch
+	return sc.b.Fetch(ctx, f.Topic, f.Sub, f.Consumer, f.Max)
 }
 
 // pollError is what a long poll that returned err answers: nil when its

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/cloudevent"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/wire"
+)
+
+// frames reads frames until every id in ids has been answered, and
+// returns them by id. Answers to other ids fail the test.
+func (r *rawStream) frames(t *testing.T, ids ...uint64) map[uint64]wire.Frame {
+	t.Helper()
+	want := map[uint64]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	got := map[uint64]wire.Frame{}
+	for len(got) < len(ids) {
+		f := r.next(t)
+		if !want[f.ID] {
+			t.Fatalf("got %v id %d, want answers to %v", f.Type, f.ID, ids)
+		}
+		got[f.ID] = f
+	}
+	return got
+}
+
+// deliveries decodes a DELIVERIES frame.
+func deliveries(t *testing.T, f wire.Frame) []broker.Delivery {
+	t.Helper()
+	ds, err := wire.DecodeDeliveries(f.Payload, nil)
+	if f.Type != wire.TypeDeliveries || err != nil {
+		t.Fatalf("got %v id %d (%v), want DELIVERIES", f.Type, f.ID, err)
+	}
+	return ds
+}
+
+// publishFrame is a PUBLISH of n events to topic t with ids from first on.
+func publishFrame(t *testing.T, id uint64, first, n int) []byte {
+	t.Helper()
+	evs := make([]cloudevent.Event, n)
+	for i := range evs {
+		evs[i] = cloudevent.Event{ID: fmt.Sprint(first + i), Source: "s", SpecVersion: "1.0", Type: "t"}
+	}
+	pub, err := wire.AppendPublish(nil, &wire.Publish{Topic: "t", Events: evs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire.AppendFrame(nil, wire.TypePublish, id, pub)
+}
+
+func fetchFrame(id uint64, consumer string, max int, wait time.Duration) []byte {
+	return wire.AppendFrame(nil, wire.TypeFetch, id, wire.AppendFetch(nil,
+		&wire.Fetch{Topic: "t", Sub: "s", Consumer: consumer, Max: max, Wait: wait}))
+}
+
+// A client may keep several FETCH requests of one subscription consumer in
+// flight (the SDK's subscriber keeps two): the server lets each take its
+// events only after the one sent before it, so the replies, read in the
+// order sent, hold a partition's events in log order.
+func TestStreamPipelinedFetchesTakeEventsInTheOrderSent(t *testing.T) {
+	t.Run("a backlog is split in send order", func(t *testing.T) {
+		rs := startStreamServer(t)
+		r := openStream(t, rs.addr)
+		r.setup(t)
+		r.write(t, publishFrame(t, 3, 0, 200))
+		r.frames(t, 3)
+		const fetches = 40
+		var burst []byte
+		ids := make([]uint64, fetches)
+		for i := range ids {
+			ids[i] = uint64(10 + i)
+			burst = append(burst, fetchFrame(ids[i], "c", 5, 0)...)
+		}
+		r.write(t, burst)
+		got := r.frames(t, ids...)
+		last := map[int]int64{}
+		total := 0
+		for _, id := range ids {
+			for _, d := range deliveries(t, got[id]) {
+				p, o := d.Event.Partition, d.Event.Offset
+				if prev, ok := last[p]; ok && o <= prev {
+					t.Fatalf("fetch %d got partition %d offset %d after offset %d in an earlier fetch", id, p, o, prev)
+				}
+				last[p] = o
+				total++
+			}
+		}
+		if total != 200 {
+			t.Fatalf("%d events delivered, want 200", total)
+		}
+	})
+	t.Run("waiting fetches are served in send order", func(t *testing.T) {
+		rs := startStreamServer(t)
+		r := openStream(t, rs.addr)
+		r.setup(t)
+		// Two long polls, then a call: its answer says both were read.
+		r.write(t, append(fetchFrame(10, "c", 1, streamWait), fetchFrame(11, "c", 1, streamWait)...))
+		r.send(t, wire.TypeCall, 12, callFrame(t, wire.MethodTopic, wire.TopicArgs{Name: "t"}))
+		r.frames(t, 12)
+		r.write(t, publishFrame(t, 13, 0, 1))
+		got := r.frames(t, 13, 10)
+		if ds := deliveries(t, got[10]); len(ds) != 1 || ds[0].Event.Event.ID != "0" {
+			t.Fatalf("the first fetch got %d deliveries, want event 0", len(ds))
+		}
+		r.write(t, publishFrame(t, 14, 1, 1))
+		got = r.frames(t, 14, 11)
+		if ds := deliveries(t, got[11]); len(ds) != 1 || ds[0].Event.Event.ID != "1" {
+			t.Fatalf("the second fetch got %d deliveries, want event 1", len(ds))
+		}
+	})
+	t.Run("a fetch whose wait ends first keeps the next behind the one before", func(t *testing.T) {
+		rs := startStreamServer(t)
+		r := openStream(t, rs.addr)
+		r.setup(t)
+		var burst []byte
+		burst = append(burst, fetchFrame(10, "c", 1, streamWait)...)
+		burst = append(burst, fetchFrame(11, "c", 1, 20*time.Millisecond)...)
+		burst = append(burst, fetchFrame(12, "c", 1, streamWait)...)
+		r.write(t, burst)
+		if ds := deliveries(t, r.frames(t, 11)[11]); len(ds) != 0 {
+			t.Fatalf("the short wait got %d deliveries before any event was published", len(ds))
+		}
+		r.write(t, publishFrame(t, 13, 0, 1))
+		got := r.frames(t, 13, 10)
+		if ds := deliveries(t, got[10]); len(ds) != 1 {
+			t.Fatalf("the first fetch got %d deliveries, want the event", len(ds))
+		}
+		r.write(t, publishFrame(t, 14, 1, 1))
+		if ds := deliveries(t, r.frames(t, 14, 12)[12]); len(ds) != 1 || ds[0].Event.Event.ID != "1" {
+			t.Fatalf("the third fetch got %d deliveries, want event 1", len(ds))
+		}
+	})
+	t.Run("other consumers do not wait", func(t *testing.T) {
+		rs := startStreamServer(t)
+		r := openStream(t, rs.addr)
+		r.setup(t)
+		// c's long poll holds c's line; d's poll is answered at once.
+		r.write(t, append(fetchFrame(10, "c", 1, streamWait), fetchFrame(11, "d", 1, -1)...))
+		if ds := deliveries(t, r.frames(t, 11)[11]); len(ds) != 0 {
+			t.Fatalf("d's poll got %d deliveries", len(ds))
+		}
+		r.send(t, wire.TypeCancel, 10, nil)
+		r.frames(t, 10)
+	})
+}
+
+func (r *rawStream) write(t *testing.T, frames []byte) {
+	t.Helper()
+	if _, err := r.conn.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+}
