@@ -34,6 +34,12 @@ type report struct {
 	// measured just before row 2 (measureWriteFsync): the disk's speed at
 	// the moment the sync-publish row runs, which it is compared with.
 	WriteFsync time.Duration
+	// LoopbackRTT is one round trip over TCP on 127.0.0.1 between two
+	// processes, measured right after WriteFsync
+	// (measureLoopbackRoundTrip): the operating system's floor for a
+	// client and a server on one machine, which a sync publish pays on top
+	// of its fsync.
+	LoopbackRTT time.Duration
 }
 
 // compare runs every selected row on every selected system, cfg.Runs
@@ -60,6 +66,12 @@ func compare(ctx context.Context, cfg Config, logw io.Writer) (*report, error) {
 				fmt.Fprintf(logw, "one 4 KiB write+fdatasync here: p50 %d µs\n", d.Microseconds())
 			} else {
 				fmt.Fprintln(logw, "measuring write+fdatasync:", err)
+			}
+			if d, err := measureLoopbackRoundTrip(ctx, 2000); err == nil {
+				rep.LoopbackRTT = d
+				fmt.Fprintf(logw, "loopback round trip between two processes here: p50 %d µs\n", d.Microseconds())
+			} else {
+				fmt.Fprintln(logw, "measuring the loopback round trip:", err)
 			}
 		}
 		for _, sys := range systems {

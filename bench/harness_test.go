@@ -47,7 +47,8 @@ func TestQuickRunComparesHeraldWithNATS(t *testing.T) {
 	t.Log("\n" + table)
 	for _, want := range []string{"1a ", "1b ", "1c ", "1d ", "2 ", "3 ", "4 ", "5 ",
 		"fsync before ack, group commit", "fsync every 2 min (NATS default", "fsync per message (sync_interval: always)",
-		"× ev/s", "× p50", "× p99", "command: cd bench && go run . --quick"} {
+		"× ev/s", "× p50", "× p99", "command: cd bench && go run . --quick",
+		"a bare loopback round trip between two processes takes"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q", want)
 		}
@@ -91,15 +92,17 @@ func TestQuickRunComparesHeraldWithNATS(t *testing.T) {
 			var doc struct {
 				Command string `json:"command"`
 				Machine struct {
-					CPUs int `json:"cpus"`
+					CPUs       int     `json:"cpus"`
+					LoopbackUs float64 `json:"loopback_round_trip_p50_us"`
 				} `json:"machine"`
 				Rows []record `json:"rows"`
 			}
 			if err := json.Unmarshal(data, &doc); err != nil {
 				t.Fatal(err)
 			}
-			if len(doc.Rows) != 24 || doc.Machine.CPUs == 0 || doc.Command == "" {
-				t.Errorf("JSON: %d rows, %d CPUs, command %q", len(doc.Rows), doc.Machine.CPUs, doc.Command)
+			if len(doc.Rows) != 24 || doc.Machine.CPUs == 0 || doc.Command == "" || doc.Machine.LoopbackUs <= 0 {
+				t.Errorf("JSON: %d rows, %d CPUs, command %q, loopback round trip %v µs",
+					len(doc.Rows), doc.Machine.CPUs, doc.Command, doc.Machine.LoopbackUs)
 			}
 			for _, r := range doc.Rows {
 				if r.Error != "" || r.Result.EventsPerSec <= 0 {

@@ -25,6 +25,11 @@ type machine struct {
 	// median of 2,000, measured just before row 2 (measureWriteFsync); 0
 	// when row 2 did not run.
 	WriteFsyncP50us float64 `json:"write_fdatasync_4kib_p50_us,omitempty"`
+	// LoopbackRTTP50us is one TCP round trip on 127.0.0.1 between two
+	// processes (200 bytes out, 16 back), the median of 2,000, measured
+	// right after WriteFsyncP50us (measureLoopbackRoundTrip); 0 when row 2
+	// did not run.
+	LoopbackRTTP50us float64 `json:"loopback_round_trip_p50_us,omitempty"`
 }
 
 func (m machine) String() string {
@@ -34,6 +39,9 @@ func (m machine) String() string {
 	}
 	if m.WriteFsyncP50us > 0 {
 		s += fmt.Sprintf("; one 4 KiB write+fdatasync here, just before row 2: p50 %.0f µs", m.WriteFsyncP50us)
+	}
+	if m.LoopbackRTTP50us > 0 {
+		s += fmt.Sprintf("; one loopback round trip between two processes: p50 %.0f µs", m.LoopbackRTTP50us)
 	}
 	return s
 }

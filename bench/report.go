@@ -146,6 +146,13 @@ func printTable(w io.Writer, rep *report, m machine, command string) {
 			for _, c := range checks {
 				fmt.Fprintln(w, "  "+c)
 			}
+			if m.LoopbackRTTP50us > 0 {
+				// The bar is 1.3× the fsync: set what it leaves
+				// for everything but the fsync beside the operating
+				// system's floor for one request between two processes.
+				fmt.Fprintf(w, "  the 1.3× bar leaves %.0f µs over the fsync; a bare loopback round trip between two processes takes %.0f µs here\n",
+					0.3*m.WriteFsyncP50us, m.LoopbackRTTP50us)
+			}
 		}
 	}
 	if checks := fanOutChecks(rep.Lines); len(checks) > 0 {
