@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -23,8 +24,18 @@ func main() {
 		// Started by measureLoopbackRoundTrip as its echo peer, not by a user.
 		os.Exit(runEcho(os.Stdout, os.Stderr))
 	}
+	// This process generates the peers' load and hosts nats-server: it runs
+	// at GOGC=400, as Herald's load generator and server do (Herald's
+	// internal/gcpolicy, 400 while the live heap is small), so that no
+	// system's numbers carry its client's collections at Go's default.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(loadGOGC)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// loadGOGC is the GC percentage of the harness process.
+const loadGOGC = 400
 
 // run is the whole command; it returns the exit code: 0 when every row
 // ran, 1 when a row or a system failed, 2 for a bad command line, 130 when

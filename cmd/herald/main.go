@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/cli"
+	"github.com/heraldhq/herald/internal/gcpolicy"
 	"github.com/heraldhq/herald/internal/loadgen"
 	"github.com/heraldhq/herald/internal/server"
 )
@@ -59,6 +60,10 @@ func run(args []string) int {
 		return serve(ctx, args[1:])
 	}
 	if len(args) > 0 && args[0] == "bench" {
+		// A load generator should not measure its own collections: it
+		// runs under the server's policy too (as the bench harness runs
+		// its own process, and the peers' clients, at GOGC=400).
+		defer gcpolicy.Start(os.Getenv).Stop()
 		return loadgen.Main(ctx, args[1:], benchClient, os.Stdout, os.Stderr)
 	}
 	return cli.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
@@ -76,6 +81,12 @@ func serve(ctx context.Context, args []string) int {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The server's GC policy (internal/gcpolicy): GOGC adapts between 400
+	// and 100 with the live heap, unless the operator set GOGC.
+	if gc := gcpolicy.Start(os.Getenv); gc != nil {
+		defer gc.Stop()
+		log.Debug("garbage collection: GOGC adapts to the live heap; set GOGC to fix it", "gogc", gc.Percent())
+	}
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "herald serve: %v\n", err)

@@ -1,0 +1,89 @@
+package gcpolicy
+
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+func TestPercentFallsFromFourHundredToTheDefaultAsTheLiveHeapGrows(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		live uint64
+		want int
+	}{
+		{0, 400},
+		{4 * mib, 400},
+		{256 * mib, 400},
+		{300 * mib, 341},
+		{512 * mib, 200},
+		{1024 * mib, 100},
+		{8192 * mib, 100},
+	}
+	for _, tt := range tests {
+		if got := Percent(tt.live); got != tt.want {
+			t.Errorf("Percent(%d MiB) = %d, want %d", tt.live/mib, got, tt.want)
+		}
+	}
+}
+
+// gogc reads the GC percentage in force.
+func gogc() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+func TestStartLeavesAnOperatorsGOGCAlone(t *testing.T) {
+	before := gogc()
+	p := Start(func(k string) string {
+		if k == "GOGC" {
+			return "50"
+		}
+		return ""
+	})
+	if p != nil || gogc() != before {
+		t.Fatalf("Start with GOGC set: policy %v, GOGC %d -> %d; want no policy and no change", p, before, gogc())
+	}
+	p.Stop() // a nil policy stops quietly
+}
+
+// The policy retunes after collections: a live heap over the headroom
+// brings GOGC down to 100, and it goes back up once that heap is garbage.
+func TestPolicyRetunesAfterCollections(t *testing.T) {
+	const headroom = 32 << 20
+	p := start(headroom)
+	defer p.Stop()
+	if p.Percent() != MaxPercent || gogc() != MaxPercent {
+		t.Fatalf("small heap: policy %d, GOGC %d; want %d", p.Percent(), gogc(), MaxPercent)
+	}
+	live := make([]byte, 3*headroom)
+	waitFor(t, p, MinPercent)
+	runtime.KeepAlive(live)
+	live = nil
+	waitFor(t, p, MaxPercent)
+
+	p.Stop()
+	if gogc() != MinPercent {
+		t.Fatalf("after Stop GOGC is %d, want %d", gogc(), MinPercent)
+	}
+	runtime.GC()
+	runtime.GC()
+	if gogc() != MinPercent {
+		t.Fatalf("a stopped policy retuned GOGC to %d", gogc())
+	}
+}
+
+// waitFor collects until the policy has set want, for at most 10 s.
+func waitFor(t *testing.T, p *Policy, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Percent() != want || gogc() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("policy %d, GOGC %d after 10 s of collections; want %d", p.Percent(), gogc(), want)
+		}
+		runtime.GC()
+		runtime.Gosched()
+	}
+}
