@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/cloudevent"
 	"github.com/heraldhq/herald/internal/broker"
@@ -94,6 +96,35 @@ func BenchmarkRemotePublish(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkRemoteRoundTrip publishes one event at a time, each waiting
+// for its answer, and reports the median round trip: the latency a sync
+// publish adds to its fsync. The server runs in this process unless
+// HERALD_BENCH_URL names one (a `herald serve` in its own process, with a
+// topic "bench"); with HERALD_BENCH_SYNC=none (or `herald serve --sync
+// none`) no fsync is in it. docs/PERFORMANCE.md compares the two.
+func BenchmarkRemoteRoundTrip(b *testing.B) {
+	url := os.Getenv("HERALD_BENCH_URL")
+	if url == "" {
+		url = benchServer(b).url
+	}
+	c := dial(b, url)
+	ctx := context.Background()
+	events := make([]cloudevent.Event, 1)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		events[0] = newEvent(benchEventBytes) // a new id: a repeated one is a duplicate
+		start := time.Now()
+		if _, err := c.Publish(ctx, "bench", events); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
 }
 
 // BenchmarkHTTPPublish is the same load through POST
