@@ -12,13 +12,15 @@ import (
 
 // consumerGroup runs subscriptions that each receive every event.
 type consumerGroup struct {
-	r       *run
-	cancel  context.CancelFunc
-	done    sync.WaitGroup
-	errs    chan error
-	lat     latencies
-	signal  chan struct{} // poked on every delivery, for waitFor
-	clients []*herald.Client
+	r      *run
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+	errs   chan error
+	lat    latencies
+	// publishLeg and deliveryLeg split lat at the event's publish time.
+	publishLeg, deliveryLeg latencies
+	signal                  chan struct{} // poked on every delivery, for waitFor
+	clients                 []*herald.Client
 }
 
 // startSubscriptions creates n subscriptions from the start of the fresh
@@ -50,16 +52,24 @@ func (r *run) startSubscriptions(ctx context.Context, n int, e2e bool) (*consume
 		g.done.Add(1)
 		go func() {
 			defer g.done.Done()
-			var local []time.Duration
+			var local, pub, del []time.Duration
 			var mu sync.Mutex
+			flush := func() {
+				g.lat.addAll(local)
+				g.publishLeg.addAll(pub)
+				g.deliveryLeg.addAll(del)
+				local, pub, del = local[:0], pub[:0], del[:0]
+			}
 			err := clients[i].Subscribe(cctx, r.cfg.Topic, fmt.Sprintf("bench-%d", i), func(_ context.Context, m *herald.Message) error {
 				if e2e && len(m.Data) >= 8 {
+					now := time.Now()
 					sent := time.Unix(0, int64(binary.BigEndian.Uint64(m.Data)))
 					mu.Lock()
-					local = append(local, time.Since(sent))
+					local = append(local, now.Sub(sent))
+					pub = append(pub, m.PublishTime.Sub(sent))
+					del = append(del, now.Sub(m.PublishTime))
 					if len(local) >= 1024 {
-						g.lat.addAll(local)
-						local = local[:0]
+						flush()
 					}
 					mu.Unlock()
 				}
@@ -74,7 +84,7 @@ func (r *run) startSubscriptions(ctx context.Context, n int, e2e bool) (*consume
 				herald.Prefetch(max(2*r.cfg.Batch, 4*r.cfg.Consumers)),
 				herald.WithMaxInFlight(max(1000, 4*r.cfg.Consumers, 2*r.cfg.Batch)))
 			mu.Lock()
-			g.lat.addAll(local)
+			flush()
 			mu.Unlock()
 			if err != nil {
 				g.errs <- err

@@ -79,7 +79,13 @@ func TestModes(t *testing.T) {
 		{[]string{"consume", "--events", "1000", "--consumers", "8"},
 			func(s Summary) bool { return s.Events == 1000 && s.EventsPerSec > 0 }},
 		{[]string{"e2e", "--events", "500", "--rate", "5000"},
-			func(s Summary) bool { return s.Events == 500 && s.P50us > 0 && s.P999us >= s.P50us }},
+			func(s Summary) bool {
+				// Each event's two legs add up to its latency, so neither
+				// leg's percentile can exceed the whole's.
+				return s.Events == 500 && s.P50us > 0 && s.P999us >= s.P50us &&
+					s.PublishLegP50us > 0 && s.PublishLegP50us <= s.P50us && s.PublishLegP99us <= s.P99us &&
+					s.DeliveryLegP50us > 0 && s.DeliveryLegP50us <= s.P50us && s.DeliveryLegP99us <= s.P99us
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -42,6 +42,10 @@ func Main(ctx context.Context, args []string, connect Connect, stdout, stderr io
 	if s.P50us > 0 {
 		fmt.Fprintf(stdout, "  %s  p50 %.0f µs  p90 %.0f µs  p99 %.0f µs  p99.9 %.0f µs\n", label, s.P50us, s.P90us, s.P99us, s.P999us)
 	}
+	if s.PublishLegP50us > 0 || s.DeliveryLegP50us > 0 {
+		fmt.Fprintf(stdout, "    %-18s p50 %.0f µs  p99 %.0f µs\n", "sent to stored", s.PublishLegP50us, s.PublishLegP99us)
+		fmt.Fprintf(stdout, "    %-18s p50 %.0f µs  p99 %.0f µs  (stored: the server's clock)\n", "stored to handled", s.DeliveryLegP50us, s.DeliveryLegP99us)
+	}
 	return 0
 }
 

@@ -24,13 +24,21 @@ type Summary struct {
 	P99us               float64 `json:"p99_us"`
 	P999us              float64 `json:"p999_us"`
 	PublishEventsPerSec float64 `json:"publish_events_per_sec,omitempty"`
-	Subscriptions       int     `json:"subscriptions,omitempty"`
-	Size                int     `json:"size"`
-	Producers           int     `json:"producers"`
-	Consumers           int     `json:"consumers"`
-	Batch               int     `json:"batch"`
-	Rate                int     `json:"rate,omitempty"`
-	Sync                bool    `json:"sync,omitempty"`
+	// e2e splits each latency at the publish time the server stamped: the
+	// publish leg (sent to stored) and the delivery leg (stored to
+	// handled, which includes the fsync the event waits for). One clock
+	// only when the server runs on this machine.
+	PublishLegP50us  float64 `json:"publish_leg_p50_us,omitempty"`
+	PublishLegP99us  float64 `json:"publish_leg_p99_us,omitempty"`
+	DeliveryLegP50us float64 `json:"delivery_leg_p50_us,omitempty"`
+	DeliveryLegP99us float64 `json:"delivery_leg_p99_us,omitempty"`
+	Subscriptions    int     `json:"subscriptions,omitempty"`
+	Size             int     `json:"size"`
+	Producers        int     `json:"producers"`
+	Consumers        int     `json:"consumers"`
+	Batch            int     `json:"batch"`
+	Rate             int     `json:"rate,omitempty"`
+	Sync             bool    `json:"sync,omitempty"`
 }
 
 // Connect makes the client a run uses.
@@ -268,6 +276,8 @@ func (r *run) e2e(ctx context.Context) (Summary, error) {
 	consumers.stop()
 	s := r.summary(r.received.Load(), elapsed)
 	s.P50us, s.P90us, s.P99us, s.P999us = consumers.lat.percentiles()
+	s.PublishLegP50us, _, s.PublishLegP99us, _ = consumers.publishLeg.percentiles()
+	s.DeliveryLegP50us, _, s.DeliveryLegP99us, _ = consumers.deliveryLeg.percentiles()
 	return s, nil
 }
 
