@@ -74,3 +74,27 @@ func TestE2ECLI(t *testing.T) {
 		t.Fatalf("publish without a topic: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// herald serve runs its GC policy (internal/gcpolicy) unless the operator
+// set GOGC.
+func TestServeRunsItsGCPolicyUnlessGOGCIsSet(t *testing.T) {
+	const line = "garbage collection: GOGC adapts to the live heap"
+	tests := []struct {
+		gogc   string
+		policy bool
+	}{
+		{"", true},
+		{"50", false},
+	}
+	for _, tt := range tests {
+		t.Run("GOGC="+tt.gogc, func(t *testing.T) {
+			t.Setenv("GOGC", tt.gogc) // the server inherits the environment
+			p := startServer(t, t.TempDir(), "--log-level", "debug")
+			logs := p.logs()
+			if got := strings.Contains(logs, line) && strings.Contains(logs, "gogc=400"); got != tt.policy {
+				t.Fatalf("policy reported: %v, want %v; logs:\n%s", got, tt.policy, logs)
+			}
+			p.stop()
+		})
+	}
+}
