@@ -1,0 +1,116 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/remote"
+)
+
+// heldFetches is a backend whose fetches the test answers by hand. Each
+// Fetch reports itself sent at once (broker.Queued), as the remote client
+// does once its FETCH frame is written, then waits for its answer.
+type heldFetches struct {
+	remote.Backend // nil: only Fetch is called
+	calls          chan *heldFetch
+}
+
+type heldFetch struct {
+	n      int
+	answer chan []broker.Delivery
+}
+
+func (h *heldFetches) Fetch(ctx context.Context, topic, sub, consumer string, max int) ([]broker.Delivery, error) {
+	broker.Queued(ctx)
+	call := &heldFetch{n: max, answer: make(chan []broker.Delivery)}
+	select {
+	case h.calls <- call:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case ds := <-call.answer:
+		return ds, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// next waits for the fetcher's next fetch.
+func (h *heldFetches) next(t *testing.T) *heldFetch {
+	t.Helper()
+	select {
+	case call := <-h.calls:
+		return call
+	case <-time.After(10 * time.Second):
+		t.Fatal("no fetch came within 10 s")
+		return nil
+	}
+}
+
+// deliveries are n deliveries named label-0, label-1, ...
+func deliveries(label string, n int) []broker.Delivery {
+	ds := make([]broker.Delivery, n)
+	for i := range ds {
+		ds[i] = broker.Delivery{Token: fmt.Sprintf("%s-%d", label, i), Deadline: time.Now().Add(time.Hour)}
+	}
+	return ds
+}
+
+// While a backlog lasts the fetcher sends its next fetch before the one in
+// flight is answered, and queues the answers in the order it sent the
+// fetches, whatever order they come back in.
+func TestFetcherPipelinesWhileABacklogLastsAndKeepsSendOrder(t *testing.T) {
+	backend := &heldFetches{calls: make(chan *heldFetch)}
+	const prefetch = 4
+	credits := newCredits(prefetch)
+	queue := make(chan queued, prefetch)
+	f := &fetcher{c: newClient(backend, defaultClientOptions()), topic: "t", sub: "s", consumer: "c",
+		credits: credits, queue: queue}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	// handle takes the queued deliveries wants names, in that order, and
+	// then gives their credits back at once (one by one, the fetcher
+	// could send a smaller fetch after its short wait for more).
+	handle := func(wants ...string) {
+		t.Helper()
+		for _, want := range wants {
+			select {
+			case q := <-queue:
+				if q.d.Token != want {
+					t.Fatalf("handled %s, want %s", q.d.Token, want)
+				}
+				q.batch.done()
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s was not queued within 10 s", want)
+			}
+		}
+		credits.put(len(wants))
+	}
+
+	first := backend.next(t)
+	if first.n != prefetch {
+		t.Fatalf("the first fetch asked for %d, want all %d credits", first.n, prefetch)
+	}
+	first.answer <- deliveries("a", prefetch) // full: a backlog
+	handle("a-0", "a-1")
+	second := backend.next(t) // half the credits are free, nothing in flight
+	handle("a-2", "a-3")
+	third := backend.next(t) // while the second is still in flight
+	if second.n != 2 || third.n != 2 {
+		t.Fatalf("the second and third fetches asked for %d and %d, want 2 each", second.n, third.n)
+	}
+	third.answer <- deliveries("c", 2) // answered first
+	second.answer <- deliveries("b", 2)
+	handle("b-0", "b-1", "c-0", "c-1")
+}
