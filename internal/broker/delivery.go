@@ -163,11 +163,12 @@ func (s *subscription) fetch(ctx context.Context, consumer string, max int) ([]D
 					leaseID: e.lease.id, deadline: e.lease.deadline, consumer: consumer}
 			}
 			s.mu.Unlock()
-			// A lease needs no fsync of its own: losing it in a power cut
-			// only makes the event deliverable again sooner, with its
-			// attempt count one lower (at-least-once holds). The settle
-			// that follows is fsynced, and its fsync covers the lease.
-			err := s.journalOps(context.WithoutCancel(ctx), ops, true)
+			// A lease needs no fsync of its own, nor to be written before
+			// the fetch returns: losing it in a crash or a power cut only
+			// makes the event deliverable again sooner, with its attempt
+			// count one lower (at-least-once holds). It is queued before
+			// any settle of it, and the settle's fsync covers it.
+			err := s.queueLeases(ops)
 			s.jmu.RUnlock()
 			if needDL {
 				s.kickTimekeeper()

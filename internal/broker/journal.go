@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/heraldhq/herald/internal/atomicfile"
@@ -294,6 +295,11 @@ type journal struct {
 	log  *commitlog.Log
 	ops  atomic.Int64 // operations appended since the snapshot
 	now  func() int64
+	// queued counts the writes of queue still in flight. They are
+	// started under the subscription's jmu held shared; cut and close,
+	// which hold it exclusively, wait for them before they fsync or close
+	// the log.
+	queued sync.WaitGroup
 }
 
 func journalDir(dir string, gen int64) string {
@@ -396,7 +402,61 @@ func (j *journal) write(ctx context.Context, ops []op, unsynced bool) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	// One buffer for all the ops; records alias it.
+	recs := j.records(ops)
+	appendRecs := j.log.Append
+	if unsynced {
+		appendRecs = j.log.AppendUnsynced
+	}
+	if _, err := appendRecs(ctx, recs); err != nil {
+		return fmt.Errorf("write subscription state: %w", err)
+	}
+	j.ops.Add(int64(len(ops)))
+	return nil
+}
+
+// queue appends ops, which must be harmless to lose in a crash (leases:
+// the event is then delivered again), and returns as soon as they hold
+// their place in the journal, without waiting for the write: every
+// operation appended after it returns is written after them, so an ack
+// never lands before its lease. written gets the write's outcome, on
+// another goroutine. An error returned means nothing was queued. The
+// caller holds the subscription's jmu shared (see queued).
+//
+// A fetch used to wait for its leases' write inside its turn: p50 35 µs,
+// p99 0.7 ms per fetch of 100, 17% of a consume run's time.
+func (j *journal) queue(ops []op, written func(error)) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	recs := j.records(ops)
+	log := j.log // cut swaps it, but not before this returns
+	placed := make(chan struct{})
+	failed := make(chan error, 1)
+	j.queued.Add(1)
+	go func() {
+		defer j.queued.Done()
+		_, err := log.AppendUnsyncedQueued(context.Background(), recs, func() { close(placed) })
+		if err != nil {
+			err = fmt.Errorf("write subscription state: %w", err)
+		}
+		select {
+		case <-placed:
+			written(err)
+		default:
+			failed <- err // never queued
+		}
+	}()
+	select {
+	case <-placed:
+		j.ops.Add(int64(len(ops)))
+		return nil
+	case err := <-failed:
+		return err
+	}
+}
+
+// records encodes ops as one record each, in one buffer they alias.
+func (j *journal) records(ops []op) []commitlog.Record {
 	size := 0
 	for i := range ops {
 		size += 24 + len(ops[i].consumer) + len(ops[i].lastErr) + len(ops[i].reason) + len(ops[i].text)
@@ -409,15 +469,7 @@ func (j *journal) write(ctx context.Context, ops []op, unsynced bool) error {
 		buf = appendOp(buf, &ops[i])
 		recs[i] = commitlog.Record{Timestamp: ts, Value: buf[start:len(buf):len(buf)]}
 	}
-	appendRecs := j.log.Append
-	if unsynced {
-		appendRecs = j.log.AppendUnsynced
-	}
-	if _, err := appendRecs(ctx, recs); err != nil {
-		return fmt.Errorf("write subscription state: %w", err)
-	}
-	j.ops.Add(int64(len(ops)))
-	return nil
+	return recs
 }
 
 // Compaction folds the journal into a snapshot in three steps, so that
@@ -453,6 +505,7 @@ func (j *journal) openNext() (*commitlog.Log, int64, error) {
 // fsynced; the snapshot of the state taken at the cut replaces it.
 func (j *journal) cut(log *commitlog.Log, gen int64) *commitlog.Log {
 	old := j.log
+	j.queued.Wait() // Sync covers what is written, not what is queued
 	old.Sync()
 	j.log, j.gen = log, gen
 	j.ops.Store(0)
@@ -492,4 +545,7 @@ func (j *journal) compact(st *cursorState) error {
 	return j.settle(gen, st, j.cut(log, gen))
 }
 
-func (j *journal) close() error { return j.log.Close() }
+func (j *journal) close() error {
+	j.queued.Wait()
+	return j.log.Close()
+}

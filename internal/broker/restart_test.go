@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -375,5 +376,62 @@ func TestCompactionInterruptedAfterTheCut(t *testing.T) {
 	}
 	if len(journals) != 1 {
 		t.Fatalf("journals after a compaction: %v, want one", journals)
+	}
+}
+
+// A fetch queues its leases in the journal and returns without waiting for
+// their write; an ack that follows is written after them, and closing
+// waits for them.
+func TestFetchDoesNotWaitForItsLeasesWrite(t *testing.T) {
+	faulty := vfs.NewFaulty(vfs.OS)
+	e := newEnv(t, func(c *Config) { c.FS = faulty })
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{})
+	e.publish("t", ev("a"), ev("b"))
+	journal := filepath.Join(e.dir, topicsDir, "t", subscriptionsDir, "s")
+	release := make(chan struct{})
+	held := make(chan struct{}, 1)
+	faulty.SetInjector(func(op vfs.Op, path string) vfs.Fault {
+		if op == vfs.OpWrite && strings.HasPrefix(path, journal) {
+			select {
+			case held <- struct{}{}:
+				<-release // the first journal write waits for the test
+			default:
+			}
+		}
+		return vfs.Fault{}
+	})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock()
+	fetched := make(chan []Delivery, 1)
+	go func() { fetched <- e.poll("t", "s", "c", 2) }()
+	var ds []Delivery
+	select {
+	case ds = <-fetched: // while the write of its leases cannot finish
+	case <-time.After(10 * time.Second):
+		t.Fatal("Fetch waited for its leases' write")
+	}
+	if len(ds) != 2 {
+		t.Fatalf("fetched %d deliveries, want 2", len(ds))
+	}
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leases were never written")
+	}
+	acked := make(chan error, 1)
+	go func() { acked <- e.b.Ack(context.Background(), "t", "s", ds[0].Token) }()
+	unblock()
+	if err := <-acked; err != nil {
+		t.Fatal(err)
+	}
+	faulty.SetInjector(nil)
+	e.b.skipSnapshots = true // recover from the journal alone
+	e.restart()
+	e.clock.Advance(DefaultAckTimeout)
+	got := e.poll("t", "s", "c", 2)
+	if len(got) != 1 || got[0].Event.Event.ID != ds[1].Event.Event.ID || got[0].Attempt != 2 {
+		t.Fatalf("after a restart got %d deliveries (%v), want %s again on its second attempt", len(got), ids(got), ds[1].Event.Event.ID)
 	}
 }

@@ -335,6 +335,28 @@ func (s *subscription) appendOps(ctx context.Context, ops []op) error {
 // journalOps is appendOps; unsynced returns before the fsync (leases).
 func (s *subscription) journalOps(ctx context.Context, ops []op, unsynced bool) error {
 	err := s.j.write(ctx, ops, unsynced)
+	s.journalFailed(err)
+	return err
+}
+
+// queueLeases queues a fetch's deliver ops (journal.queue). A write that
+// fails after they were queued fails the journal's log: the subscription
+// compacts (into a new journal), and the leases, kept in memory and in the
+// snapshot, are lost only to a crash before that.
+func (s *subscription) queueLeases(ops []op) error {
+	err := s.j.queue(ops, func(err error) {
+		if err != nil {
+			s.log.Warn("writing leases to the subscription's journal failed; compacting", "err", err)
+			s.journalFailed(err)
+		}
+	})
+	s.journalFailed(err)
+	return err
+}
+
+// journalFailed reacts to the outcome of a journal write: a failed log
+// (commitlog.FailedError) or a long journal makes the timekeeper compact.
+func (s *subscription) journalFailed(err error) {
 	var failed *commitlog.FailedError
 	if errors.As(err, &failed) {
 		s.needCompact.Store(true)
@@ -342,7 +364,6 @@ func (s *subscription) journalOps(ctx context.Context, ops []op, unsynced bool) 
 	} else if s.j.ops.Load() >= int64(s.b.cfg.CompactAfter) {
 		s.kickTimekeeper()
 	}
-	return err
 }
 
 // maybeCompact compacts when the journal is long or failed.

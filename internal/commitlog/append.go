@@ -60,6 +60,13 @@ func (l *Log) AppendQueued(ctx context.Context, recs []Record, queued func()) (i
 	return l.append(ctx, recs, false, queued)
 }
 
+// AppendUnsyncedQueued is AppendUnsynced that calls queued as AppendQueued
+// does. A caller that need not wait for the write (a subscription's
+// leases) can return at queued and leave the wait to another goroutine.
+func (l *Log) AppendUnsyncedQueued(ctx context.Context, recs []Record, queued func()) (int64, error) {
+	return l.append(ctx, recs, true, queued)
+}
+
 func (l *Log) append(ctx context.Context, recs []Record, unsynced bool, queued func()) (int64, error) {
 	if l.closed.Load() {
 		return 0, ErrClosed

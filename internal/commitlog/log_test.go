@@ -185,29 +185,43 @@ func TestWaitWakesOnAppend(t *testing.T) {
 // started from the callback, while the first is still being written and
 // fsynced, gets the later offsets.
 func TestAppendQueuedFixesTheOrder(t *testing.T) {
-	l := openLog(t, "", Options{})
-	const n = 100
-	bases := make([]int64, n)
-	errs := make(chan error, n)
-	var appendFrom func(i int)
-	appendFrom = func(i int) {
-		base, err := l.AppendQueued(context.Background(), []Record{rec(i, 1), rec(i, 1)}, func() {
-			if i+1 < n {
-				go appendFrom(i + 1)
+	for _, tt := range []struct {
+		name   string
+		append func(l *Log, recs []Record, queued func()) (int64, error)
+	}{
+		{"AppendQueued", func(l *Log, recs []Record, queued func()) (int64, error) {
+			return l.AppendQueued(context.Background(), recs, queued)
+		}},
+		{"AppendUnsyncedQueued", func(l *Log, recs []Record, queued func()) (int64, error) {
+			return l.AppendUnsyncedQueued(context.Background(), recs, queued)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := openLog(t, "", Options{})
+			const n = 100
+			bases := make([]int64, n)
+			errs := make(chan error, n)
+			var appendFrom func(i int)
+			appendFrom = func(i int) {
+				base, err := tt.append(l, []Record{rec(i, 1), rec(i, 1)}, func() {
+					if i+1 < n {
+						go appendFrom(i + 1)
+					}
+				})
+				bases[i] = base
+				errs <- err
+			}
+			go appendFrom(0)
+			for range n {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 1; i < n; i++ {
+				if bases[i] != bases[i-1]+2 {
+					t.Fatalf("append %d got offset %d, want %d (right after append %d)", i, bases[i], bases[i-1]+2, i-1)
+				}
 			}
 		})
-		bases[i] = base
-		errs <- err
-	}
-	go appendFrom(0)
-	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 1; i < n; i++ {
-		if bases[i] != bases[i-1]+2 {
-			t.Fatalf("append %d got offset %d, want %d (right after append %d)", i, bases[i], bases[i-1]+2, i-1)
-		}
 	}
 }
