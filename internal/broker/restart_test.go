@@ -126,10 +126,7 @@ func journalDirs(t *testing.T, dir string) []string {
 // A crash after the dead letter is stored but before the subscription
 // records it must not write it twice.
 func TestDeadLetterWrittenOnceAcrossACrash(t *testing.T) {
-	faulty := vfs.NewFaulty(vfs.OS)
-	e := newEnv(t, func(c *Config) { c.FS = faulty })
-	e.createTopic("t", TopicConfig{})
-	e.createSub("t", "s", SubscriptionConfig{})
+	e, faulty := faultyEnv(t)
 	e.publish("t", ev("bad"))
 	d := e.poll("t", "s", "c", 1)[0]
 	dlqPart := filepath.Join(e.dir, topicsDir, DeadLetterTopicName("t", "s"), partitionsDir)
@@ -247,10 +244,7 @@ func TestClosedBrokerRefusesCalls(t *testing.T) {
 // a failed write or fsync); compaction starts a fresh one and the
 // subscription works again without a restart.
 func TestJournalFailureRecovers(t *testing.T) {
-	faulty := vfs.NewFaulty(vfs.OS)
-	e := newEnv(t, func(c *Config) { c.FS = faulty })
-	e.createTopic("t", TopicConfig{})
-	e.createSub("t", "s", SubscriptionConfig{})
+	e, faulty := faultyEnv(t)
 	publishN(e, "t", 3)
 	ds := e.poll("t", "s", "c", 3)
 	journal := filepath.Join(e.dir, topicsDir, "t", subscriptionsDir, "s", journalPrefix)
@@ -289,10 +283,7 @@ func TestJournalFailureRecovers(t *testing.T) {
 // costs a few journal fsyncs, not one each. A reject (which dead-letters)
 // is fsynced before it returns.
 func TestAcksShareJournalFsyncs(t *testing.T) {
-	faulty := vfs.NewFaulty(vfs.OS)
-	e := newEnv(t, func(c *Config) { c.FS = faulty })
-	e.createTopic("t", TopicConfig{})
-	e.createSub("t", "s", SubscriptionConfig{})
+	e, faulty := faultyEnv(t)
 	const n = 200
 	publishN(e, "t", n)
 	ds := e.poll("t", "s", "c", n)
@@ -383,10 +374,7 @@ func TestCompactionInterruptedAfterTheCut(t *testing.T) {
 // their write; an ack that follows is written after them, and closing
 // waits for them.
 func TestFetchDoesNotWaitForItsLeasesWrite(t *testing.T) {
-	faulty := vfs.NewFaulty(vfs.OS)
-	e := newEnv(t, func(c *Config) { c.FS = faulty })
-	e.createTopic("t", TopicConfig{})
-	e.createSub("t", "s", SubscriptionConfig{})
+	e, faulty := faultyEnv(t)
 	e.publish("t", ev("a"), ev("b"))
 	journal := filepath.Join(e.dir, topicsDir, "t", subscriptionsDir, "s")
 	release := make(chan struct{})
@@ -434,4 +422,16 @@ func TestFetchDoesNotWaitForItsLeasesWrite(t *testing.T) {
 	if len(got) != 1 || got[0].Event.Event.ID != ds[1].Event.Event.ID || got[0].Attempt != 2 {
 		t.Fatalf("after a restart got %d deliveries (%v), want %s again on its second attempt", len(got), ids(got), ds[1].Event.Event.ID)
 	}
+}
+
+// faultyEnv is an env on a filesystem that injects the faults a test
+// chooses (none until it sets an injector), with topic t and its
+// subscription s.
+func faultyEnv(t *testing.T) (*env, *vfs.Faulty) {
+	t.Helper()
+	faulty := vfs.NewFaulty(vfs.OS)
+	e := newEnv(t, func(c *Config) { c.FS = faulty })
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{})
+	return e, faulty
 }
