@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -95,6 +97,44 @@ func TestServeRunsItsGCPolicyUnlessGOGCIsSet(t *testing.T) {
 				t.Fatalf("policy reported: %v, want %v; logs:\n%s", got, tt.policy, logs)
 			}
 			p.stop()
+		})
+	}
+}
+
+// HERALD_CPUPROFILE, HERALD_MEMPROFILE and HERALD_TRACE each make a
+// command write its file, in the format its reader expects; a path that
+// cannot be created is an error before the command runs.
+func TestProfilingVariablesWriteTheirFiles(t *testing.T) {
+	tests := []struct {
+		env   string
+		magic string // how the file starts
+	}{
+		{"HERALD_CPUPROFILE", "\x1f\x8b"}, // gzipped protobuf, for go tool pprof
+		{"HERALD_MEMPROFILE", "\x1f\x8b"},
+		{"HERALD_TRACE", "go 1."}, // for go tool trace
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "out")
+			cmd := exec.Command(heraldBin, "bench", "publish", "--data", t.TempDir(), "--events", "200", "--batch", "10")
+			cmd.Env = append(os.Environ(), tt.env+"="+path)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("herald bench with %s: %v\n%s", tt.env, err, out)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(b, []byte(tt.magic)) {
+				t.Fatalf("%s wrote %d bytes starting %q, want %q", tt.env, len(b), b[:min(len(b), 8)], tt.magic)
+			}
+
+			bad := exec.Command(heraldBin, "version")
+			bad.Env = append(os.Environ(), tt.env+"="+filepath.Join(t.TempDir(), "missing", "out"))
+			out, err := bad.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), tt.env) {
+				t.Fatalf("unwritable %s: err %v, output %q; want exit 2 naming the variable", tt.env, err, out)
+			}
 		})
 	}
 }

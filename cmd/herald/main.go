@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 	"time"
 
@@ -40,6 +41,20 @@ func run(args []string) int {
 			return 2
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	// HERALD_TRACE=FILE records an execution trace of the whole command
+	// for `go tool trace`: which goroutine waited for which, and for how
+	// long, which a CPU profile cannot show.
+	if path := os.Getenv("HERALD_TRACE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "herald: HERALD_TRACE: %v\n", err)
+			return 2
+		}
+		defer func() { trace.Stop(); f.Close() }()
 	}
 	// HERALD_MEMPROFILE=FILE writes the allocation profile (every byte
 	// allocated during the command, -sample_index=alloc_space) at exit.
