@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,5 +139,35 @@ func TestSleep(t *testing.T) {
 	cancel()
 	if sleep(ctx, time.Hour) {
 		t.Fatal("sleep with a cancelled context reported success")
+	}
+}
+
+// TestSpareProcs: a fixed-rate run adds one P per sleeping producer and
+// gives it back; an operator's GOMAXPROCS is left alone.
+func TestSpareProcs(t *testing.T) {
+	tests := []struct {
+		env  string
+		n    int
+		want int // added during the run
+	}{
+		{"", 1, 1},
+		{"", 4, 4},
+		{"2", 4, 0},
+		{"", 0, 0},
+	}
+	for _, tt := range tests {
+		before := runtime.GOMAXPROCS(0)
+		restore := spareProcs(tt.n, func(k string) string {
+			if k == "GOMAXPROCS" {
+				return tt.env
+			}
+			return ""
+		})
+		during := runtime.GOMAXPROCS(0)
+		restore()
+		if during != before+tt.want || runtime.GOMAXPROCS(0) != before {
+			t.Errorf("GOMAXPROCS=%q, %d producers: %d before, %d during, %d after; want +%d during, back after",
+				tt.env, tt.n, before, during, runtime.GOMAXPROCS(0), tt.want)
+		}
 	}
 }

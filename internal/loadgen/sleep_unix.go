@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// sleepHoldsProc is true: a thread in nanosleep keeps its scheduler P.
+const sleepHoldsProc = true
+
 // preciseSleep blocks the calling thread in nanosleep for d: the kernel's
 // high-resolution timer, not the runtime's millisecond-grained poller.
 func preciseSleep(d time.Duration) {
