@@ -285,3 +285,24 @@ func FuzzEncodings(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPrintableASCII: the fast path of stringProblem accepts a string only
+// if decoding it rune by rune accepts it too, and, on ASCII, exactly then.
+func FuzzPrintableASCII(f *testing.F) {
+	for _, s := range []string{"", "order-1", " ~", "a\x1f", "a\x7f", "\x00", "é", "\xff", "a\u0085", "\uFFFE"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, slow := printableASCII(s), runeProblem(s) == ""
+		if fast && !slow {
+			t.Fatalf("printableASCII(%q) = true, but decoding finds: %s", s, runeProblem(s))
+		}
+		ascii := true
+		for i := 0; i < len(s); i++ {
+			ascii = ascii && s[i] < utf8.RuneSelf
+		}
+		if ascii && fast != slow {
+			t.Fatalf("ASCII %q: printableASCII %v, decoding accepts %v", s, fast, slow)
+		}
+	})
+}

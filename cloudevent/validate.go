@@ -175,6 +175,15 @@ func stringProblem(s string, required bool) string {
 	if len(s) > MaxAttributeLen {
 		return fmt.Sprintf("is %d bytes long; the limit is %d", len(s), MaxAttributeLen)
 	}
+	if printableASCII(s) { // ids, types and sources nearly always are
+		return ""
+	}
+	return runeProblem(s)
+}
+
+// runeProblem decodes s and returns why its encoding or one of its runes
+// is not allowed, or "".
+func runeProblem(s string) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
 	}
@@ -184,6 +193,18 @@ func stringProblem(s string, required bool) string {
 		}
 	}
 	return ""
+}
+
+// printableASCII reports whether s holds only U+0020 to U+007E: valid
+// UTF-8 without a forbidden rune, found without decoding runes (every
+// event is validated twice on its way in, by the SDK and the server).
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // forbiddenRune reports whether the CloudEvents String type excludes r:
