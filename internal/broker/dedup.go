@@ -30,11 +30,11 @@ type dedupIndex struct {
 
 	mu sync.Mutex
 	// slots maps every key inside the window, stored or being stored, to
-	// its entry's sequence number. An event costs two probes of this map,
-	// the hot path's largest structure: one insert when reserved (after
-	// the lookup) and one delete when pruned; completing an entry updates
-	// it in entries without a probe.
-	slots map[dedupKey]uint64
+	// its entry's sequence number. An event costs two probe sequences of
+	// this table, the hot path's largest structure: one when reserved
+	// (lookup and insert at once) and one when pruned; completing an entry
+	// updates it in chunks without a probe.
+	slots dedupTable
 	// chunks hold the entries in reservation order, dedupChunk to a
 	// chunk, from chunks[0][head] on; the entry with sequence number seq is
 	// number seq-base counting from chunks[0][0]. Chunks, not one slice,
@@ -53,14 +53,15 @@ type dedupIndex struct {
 
 // dedupEntry is one key's slot. dead marks an entry that no longer
 // speaks for its key (its store failed, or the key expired and was
-// reserved again): pruning drops it without touching the map.
+// reserved again): pruning drops it without touching the table.
 type dedupEntry struct {
 	key  dedupKey
 	slot dedupSlot
 	dead bool
 }
 
-// dedupKey is the hash of an event's (source, id).
+// dedupKey is the hash of an event's (source, id). a is never 0: that
+// marks an empty slot in dedupTable.
 type dedupKey struct{ a, b uint64 }
 
 // dedupSlot is where a key was stored or, with partition -1, the id of the
@@ -82,7 +83,7 @@ type dedupBatch struct {
 
 func newDedupIndex() *dedupIndex {
 	return &dedupIndex{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
-		slots: map[dedupKey]uint64{}, batches: map[int64]*dedupBatch{}}
+		batches: map[int64]*dedupBatch{}}
 }
 
 // dedupChunk is how many entries one chunk holds (192 KiB).
@@ -94,7 +95,8 @@ func (d *dedupIndex) entry(seq uint64) *dedupEntry {
 	return &d.chunks[i/dedupChunk][i%dedupChunk]
 }
 
-// add appends an entry for key and maps key to it. The caller holds d.mu.
+// add appends an entry for key and returns its sequence number, for the
+// caller to map key to. The caller holds d.mu.
 func (d *dedupIndex) add(key dedupKey, slot dedupSlot) uint64 {
 	if n := len(d.chunks); n == 0 || len(d.chunks[n-1]) == dedupChunk {
 		d.chunks = append(d.chunks, make([]dedupEntry, 0, dedupChunk))
@@ -102,7 +104,6 @@ func (d *dedupIndex) add(key dedupKey, slot dedupSlot) uint64 {
 	last := len(d.chunks) - 1
 	seq := d.base + uint64(last)*dedupChunk + uint64(len(d.chunks[last]))
 	d.chunks[last] = append(d.chunks[last], dedupEntry{key: key, slot: slot})
-	d.slots[key] = seq
 	return seq
 }
 
@@ -127,6 +128,11 @@ func (d *dedupIndex) key(ev *cloudevent.Event) dedupKey {
 	h.WriteString(ev.Source)
 	h.WriteByte(0)
 	h.WriteString(ev.ID)
+	if a == 0 {
+		// 0 marks an empty slot in dedupTable. Folding it into 1 leaves
+		// collisions as rare: two keys must still agree on b as well.
+		a = 1
+	}
 	return dedupKey{a, h.Sum64()}
 }
 
@@ -157,10 +163,12 @@ type dedupClaim struct {
 }
 
 // reserve looks up key at time now for the publish whose reservation is
-// mine. The caller holds d.mu.
+// mine. One probe sequence finds the key or, if it is new, the slot it
+// takes. The caller holds d.mu.
 func (d *dedupIndex) reserve(key dedupKey, now int64, window time.Duration, mine *dedupBatch) dedupClaim {
-	if seq, ok := d.slots[key]; ok {
-		e := d.entry(seq)
+	seq, found := d.slots.lookupOrInsert(key)
+	if found {
+		e := d.entry(*seq)
 		switch {
 		case e.slot.partition == slotPending:
 			return dedupClaim{wait: d.batches[e.slot.offset].done}
@@ -169,8 +177,8 @@ func (d *dedupIndex) reserve(key dedupKey, now int64, window time.Duration, mine
 		}
 		e.dead = true // expired, not yet pruned: the new entry speaks for the key
 	}
-	seq := d.add(key, dedupSlot{partition: slotPending, offset: mine.id, published: now})
-	return dedupClaim{owner: true, seq: seq}
+	*seq = d.add(key, dedupSlot{partition: slotPending, offset: mine.id, published: now})
+	return dedupClaim{owner: true, seq: *seq}
 }
 
 // complete records where the reserved entry seq was stored. The caller
@@ -184,7 +192,7 @@ func (d *dedupIndex) complete(seq uint64, partition int, offset, published int64
 func (d *dedupIndex) abort(seq uint64) {
 	e := d.entry(seq)
 	e.dead = true
-	delete(d.slots, e.key)
+	d.slots.delete(e.key)
 }
 
 // prune forgets keys published before the window. It stops at an entry
@@ -197,7 +205,7 @@ func (d *dedupIndex) prune(now int64, window time.Duration) {
 			if e.slot.partition == slotPending || e.slot.published >= cut {
 				break
 			}
-			delete(d.slots, e.key)
+			d.slots.delete(e.key)
 		}
 		d.head++
 		if d.head == dedupChunk { // the front chunk is spent
@@ -239,10 +247,9 @@ func (t *topic) rebuildDedup() error {
 	// Keep the first position of a key, order by publish time for pruning.
 	slices.SortStableFunc(all, func(a, b found) int { return cmp.Compare(a.slot.published, b.slot.published) })
 	for _, f := range all {
-		if _, dup := t.dedup.slots[f.key]; dup {
-			continue
+		if seq, dup := t.dedup.slots.lookupOrInsert(f.key); !dup {
+			*seq = t.dedup.add(f.key, f.slot)
 		}
-		t.dedup.add(f.key, f.slot)
 	}
 	return nil
 }

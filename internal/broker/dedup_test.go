@@ -32,7 +32,7 @@ func TestDedupIndexSupersededEntryKeepsTheNewKey(t *testing.T) {
 	}
 	d.complete(again.seq, 0, 2, w+1)
 	d.finish(b)
-	slowSeq := d.slots[key("p")]
+	slowSeq, _ := d.slots.get(key("p"))
 	d.complete(slowSeq, 0, 0, 0)
 	d.finish(slow)
 
@@ -41,7 +41,7 @@ func TestDedupIndexSupersededEntryKeepsTheNewKey(t *testing.T) {
 	if !c.duplicate || c.slot.offset != 2 {
 		t.Fatalf("a inside its new window: %+v, want a duplicate of offset 2", c)
 	}
-	if _, ok := d.slots[key("p")]; ok {
+	if _, ok := d.slots.get(key("p")); ok {
 		t.Fatal("p outlived its window")
 	}
 }

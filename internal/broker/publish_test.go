@@ -380,7 +380,7 @@ func TestDedupIndexPrunesOnlyWhatLeftTheWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp.dedup.mu.Lock()
-	keys, live := len(tp.dedup.slots), tp.dedup.live()
+	keys, live := tp.dedup.slots.len(), tp.dedup.live()
 	tp.dedup.mu.Unlock()
 	// 100 publishes per clock second: about 6,100 keys are inside the
 	// 1-minute window (the loop's and the checks above).
@@ -390,7 +390,7 @@ func TestDedupIndexPrunesOnlyWhatLeftTheWindow(t *testing.T) {
 	e.clock.Advance(2 * time.Minute)
 	e.publish("t", ev("late"))
 	tp.dedup.mu.Lock()
-	keys = len(tp.dedup.slots)
+	keys = tp.dedup.slots.len()
 	tp.dedup.mu.Unlock()
 	if keys != 1 {
 		t.Fatalf("after the window passed the index holds %d keys, want 1 (the last publish)", keys)
