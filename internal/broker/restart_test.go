@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,6 +110,53 @@ func TestJournalCompaction(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"e15", "e16", "e17", "e18", "e19"}; !slices.Equal(got, want) {
 		t.Fatalf("after compaction and restart got %v, want %v", got, want)
+	}
+}
+
+// A snapshot lists only what the log cannot tell: the leased, settled and
+// retried events, not the events the window read ahead and never
+// delivered. They come back from the log on open, in order, once each.
+func TestSnapshotLeavesOutTheUntouchedTail(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{})
+	publishN(e, "t", 60)
+	held := e.poll("t", "s", "c", 5) // e00..e04; the window read all 60
+	e.ack("t", "s", held[1], held[3])
+	s, err := e.b.sub("t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	st := s.state()
+	s.mu.Unlock()
+	pc := st.parts[0]
+	var states []int64
+	for off := range pc.states {
+		states = append(states, off)
+	}
+	slices.Sort(states)
+	if pc.scanned != 5 || !slices.Equal(states, []int64{0, 2, 4}) || len(pc.settledAbove) != 0 {
+		t.Fatalf("state: scanned %d, states %v, settled above %v; want 5, [0 2 4], none", pc.scanned, states, pc.settledAbove)
+	}
+	if err := s.compact(); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	var want []string
+	for i := 5; i < 60; i++ {
+		want = append(want, fmt.Sprintf("e%02d", i))
+	}
+	rest := e.poll("t", "s", "c", 100)
+	if got := ids(rest); !slices.Equal(got, want) {
+		t.Fatalf("after restart got %v, want e05..e59 in order", got)
+	}
+	e.ack("t", "s", rest...)
+	e.clock.Advance(DefaultAckTimeout)
+	again := ids(e.poll("t", "s", "c", 100))
+	slices.Sort(again)
+	if got := again; !slices.Equal(got, []string{"e00", "e02", "e04"}) {
+		t.Fatalf("after the leases expired got %v, want the three unacked", got)
 	}
 }
 

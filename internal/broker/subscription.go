@@ -418,7 +418,19 @@ func (s *subscription) state() *cursorState {
 	}
 	for p, sp := range s.parts {
 		pc := st.part(p)
+		// The window reads ahead of what it leases (up to 16384 events per
+		// partition): its tail of untouched entries, contiguous up to
+		// readPos, is left out and the state says the log was scanned only
+		// up to its start; opening reads those events again and gets the
+		// same entries. Listing them made every compaction write thousands
+		// of states.
 		pc.scanned = sp.readPos
+		for pc.scanned > 0 {
+			if e := sp.entries[pc.scanned-1]; e == nil || !e.untouched() {
+				break
+			}
+			pc.scanned--
+		}
 		if ov := sp.overlay; ov != nil {
 			for off, os := range ov.states {
 				pc.states[off] = os
@@ -428,6 +440,9 @@ func (s *subscription) state() *cursorState {
 			}
 		}
 		for _, e := range sp.entries {
+			if e.offset >= pc.scanned {
+				continue
+			}
 			os := newOffState()
 			os.attempts, os.notBefore, os.lastErr, os.deadReason = e.attempts, e.notBefore, e.lastErr, e.deadReason
 			os.dlqOffset, os.dlIntent = e.dlqOffset, e.dlIntent

@@ -72,6 +72,13 @@ type group struct {
 	blocked int      // members leased or dead
 }
 
+// untouched reports whether e holds nothing the log does not: never
+// delivered, nacked, redriven or marked for dead-lettering.
+func (e *entry) untouched() bool {
+	return e.attempts == 0 && e.lease == nil && e.notBefore == 0 && e.lastErr == "" &&
+		e.deadReason == "" && e.dlqOffset < 0 && e.dlIntent < 0
+}
+
 // subPart is one partition of the window.
 type subPart struct {
 	entries map[int64]*entry
