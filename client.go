@@ -19,6 +19,9 @@ type Event = cloudevent.Event
 type Client struct {
 	backend remote.Backend
 	opts    clientOptions
+	// ownCopies: deliveries share the broker's memory (embedded), so each
+	// Message gets its own Data and Extensions, which a handler may change.
+	ownCopies bool
 
 	mu         sync.Mutex
 	publishers map[string]*publisher // by topic
@@ -37,7 +40,9 @@ func Open(dir string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("herald: open %s: %w", dir, err)
 	}
-	return newClient(remote.Embedded(b), o), nil
+	c := newClient(remote.Embedded(b), o)
+	c.ownCopies = true
+	return c, nil
 }
 
 func newClient(b remote.Backend, o clientOptions) *Client {

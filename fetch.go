@@ -1,7 +1,9 @@
 package herald
 
 import (
+	"bytes"
 	"context"
+	"maps"
 
 	"github.com/heraldhq/herald/internal/broker"
 )
@@ -30,9 +32,17 @@ func (c *Client) Fetch(ctx context.Context, topic, subscription, consumer string
 
 // deliveryMessage is the Message of a delivery, from Fetch or Subscribe.
 func (c *Client) deliveryMessage(topic, sub string, d *broker.Delivery) *Message {
-	return &Message{Event: d.Event.Event, Topic: topic, Subscription: sub, Partition: d.Event.Partition,
+	m := &Message{Event: d.Event.Event, Topic: topic, Subscription: sub, Partition: d.Event.Partition,
 		Offset: d.Event.Offset, PublishTime: d.Event.PublishTime, Attempt: d.Attempt, Deadline: d.Deadline,
 		c: c, token: d.Token}
+	if c.ownCopies {
+		// The broker shares one decoded event between its subscriptions
+		// and keeps it for a redelivery: a handler that writes into Data or
+		// sets an extension must not change what the others see.
+		m.Data = bytes.Clone(m.Data)
+		m.Extensions = maps.Clone(m.Extensions)
+	}
+	return m
 }
 
 // Token identifies the delivery of a message from Fetch or Subscribe: the

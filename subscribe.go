@@ -15,7 +15,8 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 )
 
-// Message is one delivery of an event to a handler.
+// Message is one delivery of an event to a handler. Its Data and
+// Extensions are its own: a handler may change them.
 type Message struct {
 	Event
 	Topic        string

@@ -254,3 +254,45 @@ func fetchAll(t *testing.T, c *Client, ctx context.Context, n int) []*Message {
 	}
 	return out
 }
+
+// A handler may write into its message's Data and set extensions: the
+// broker shares one decoded event between subscriptions (and keeps it for
+// a redelivery), so what one handler changes must not reach another.
+func TestMessagesOwnTheirDataAndExtensions(t *testing.T) {
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			c := tr.open(t, t.TempDir())
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := c.CreateTopic(ctx, "t", TopicConfig{Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			cfg := broker.SubscriptionConfig{Start: FromEarliest}
+			for _, sub := range []string{"a", "b"} {
+				if _, err := c.backend.CreateSubscription(ctx, "t", sub, cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := Event{Type: "x", Data: []byte("original")}
+			e.SetExtension("color", "blue")
+			if _, err := c.PublishSync(ctx, "t", e); err != nil {
+				t.Fatal(err)
+			}
+			fetchOne := func(sub string) *Message {
+				t.Helper()
+				ms, err := c.Fetch(ctx, "t", sub, "c", 1)
+				if err != nil || len(ms) != 1 {
+					t.Fatalf("Fetch from %s: %d messages, %v", sub, len(ms), err)
+				}
+				return ms[0]
+			}
+			a := fetchOne("a")
+			copy(a.Data, "scribble")
+			a.SetExtension("color", "red")
+			b := fetchOne("b")
+			if string(b.Data) != "original" || b.Extensions["color"] != "blue" {
+				t.Fatalf("subscription b sees data %q, color %q: changed by a's handler", b.Data, b.Extensions["color"])
+			}
+		})
+	}
+}

@@ -66,7 +66,8 @@ type subscription struct {
 	leaseSeq      uint64
 	rng           *rand.Rand
 	recBuf        []commitlog.Record
-	sig           chan struct{} // closed and replaced by signal when waiters > 0
+	evBuf         []*StoredEvent // fill's events from or for the topic's eventCache
+	sig           chan struct{}  // closed and replaced by signal when waiters > 0
 	waiters       int
 	closed        bool
 	deleted       bool

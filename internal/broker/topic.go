@@ -32,6 +32,7 @@ type topic struct {
 	mu      sync.RWMutex
 	cfg     TopicConfig
 	parts   []*commitlog.Log
+	caches  []*eventCache // one per partition, for the subscriptions' windows
 	subs    map[string]*subscription
 	deleted bool
 
@@ -97,6 +98,7 @@ func (t *topic) openPartitions(n int) error {
 			return fmt.Errorf("open partition %d of topic %q: %w", p, t.name, err)
 		}
 		t.parts = append(t.parts, l)
+		t.caches = append(t.caches, &eventCache{})
 	}
 	return nil
 }
@@ -108,7 +110,7 @@ func (t *topic) closePartitions() error {
 			errs = append(errs, err)
 		}
 	}
-	t.parts = nil
+	t.parts, t.caches = nil, nil
 	return errors.Join(errs...)
 }
 

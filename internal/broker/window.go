@@ -400,9 +400,22 @@ func (s *subscription) fill(now int64) error {
 		s.parts = append(s.parts, &subPart{entries: map[int64]*entry{}})
 	}
 	limit := s.lookahead()
+	shared := len(t.subs) > 1
 	for p, sp := range s.parts {
 		l := t.parts[p]
+		cache := t.caches[p]
 		for sp.counted < limit && sp.readPos < l.Next() {
+			if shared {
+				s.evBuf = cache.run(sp.readPos, l.Next(), 2048, s.evBuf[:0])
+				if len(s.evBuf) > 0 {
+					for _, ev := range s.evBuf {
+						s.scanRecord(p, sp, nil, ev, now)
+					}
+					sp.readPos = s.evBuf[len(s.evBuf)-1].Offset + 1
+					clear(s.evBuf)
+					continue
+				}
+			}
 			var err error
 			s.recBuf, err = l.ReadInto(s.recBuf[:0], sp.readPos, 256<<10)
 			var oor *commitlog.OutOfRangeError
@@ -418,8 +431,26 @@ func (s *subscription) fill(now int64) error {
 			if len(s.recBuf) == 0 {
 				break
 			}
-			for i := range s.recBuf {
-				s.scanRecord(p, sp, &s.recBuf[i], now)
+			if shared {
+				// Decode every record once for all the subscriptions.
+				s.evBuf = s.evBuf[:0]
+				for i := range s.recBuf {
+					ev, err := decodeStored(t.name, p, &s.recBuf[i])
+					if err != nil {
+						s.log.Error("skipping an event that does not decode", "partition", p, "offset", s.recBuf[i].Offset, "err", err)
+						continue
+					}
+					s.evBuf = append(s.evBuf, &ev)
+				}
+				cache.put(s.evBuf)
+				for _, ev := range s.evBuf {
+					s.scanRecord(p, sp, nil, ev, now)
+				}
+				clear(s.evBuf)
+			} else {
+				for i := range s.recBuf {
+					s.scanRecord(p, sp, &s.recBuf[i], nil, now)
+				}
 			}
 			sp.readPos = s.recBuf[len(s.recBuf)-1].Offset + 1
 		}
@@ -428,10 +459,15 @@ func (s *subscription) fill(now int64) error {
 	return nil
 }
 
-// scanRecord turns one record read from the log into an entry, unless it
-// is settled or filtered out.
-func (s *subscription) scanRecord(p int, sp *subPart, r *commitlog.Record, now int64) {
-	off := r.Offset
+// scanRecord turns one record read from the log, r, or one event decoded
+// already, ev, into an entry, unless it is settled or filtered out.
+func (s *subscription) scanRecord(p int, sp *subPart, r *commitlog.Record, ev *StoredEvent, now int64) {
+	var off int64
+	if ev != nil {
+		off = ev.Offset
+	} else {
+		off = r.Offset
+	}
 	var st *offState
 	if ov := sp.overlay; ov != nil {
 		if ov.settledAbove[off] {
@@ -447,15 +483,18 @@ func (s *subscription) scanRecord(p int, sp *subPart, r *commitlog.Record, now i
 	if sp.entries[off] != nil {
 		return // redriven and already live
 	}
-	ev, err := decodeStored(s.t.name, p, r)
-	if err != nil {
-		s.log.Error("skipping an event that does not decode", "partition", p, "offset", off, "err", err)
-		return
+	if ev == nil {
+		dec, err := decodeStored(s.t.name, p, r)
+		if err != nil {
+			s.log.Error("skipping an event that does not decode", "partition", p, "offset", off, "err", err)
+			return
+		}
+		ev = &dec
 	}
 	if (st == nil || st.lease == nil) && !s.cfg.Filter.Match(ev.Event.Type, ev.Event.Subject) {
 		return
 	}
-	s.addEntry(sp, s.newEntry(&ev, st, now), now)
+	s.addEntry(sp, s.newEntry(ev, st, now), now)
 }
 
 func (s *subscription) dropOverlayIfDone(sp *subPart) {
