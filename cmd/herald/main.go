@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -29,44 +30,37 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// HERALD_CPUPROFILE=FILE records a CPU profile of the whole command
-	// (serve until it shuts down, bench, ...) for `go tool pprof`; see
-	// docs/PERFORMANCE.md.
-	if path := os.Getenv("HERALD_CPUPROFILE"); path != "" {
+	// (serve until it shuts down, bench, ...) for `go tool pprof`;
+	// HERALD_TRACE=FILE an execution trace for `go tool trace` (which
+	// goroutine waited for which, and for how long, which a CPU profile
+	// cannot show); HERALD_MEMPROFILE=FILE the allocation profile (every
+	// byte allocated during the command, -sample_index=alloc_space), at
+	// exit. See docs/PERFORMANCE.md.
+	recorders := []struct {
+		env   string
+		start func(io.Writer) error
+		stop  func(io.Writer) error
+	}{
+		{"HERALD_CPUPROFILE", pprof.StartCPUProfile, func(io.Writer) error { pprof.StopCPUProfile(); return nil }},
+		{"HERALD_TRACE", trace.Start, func(io.Writer) error { trace.Stop(); return nil }},
+		{"HERALD_MEMPROFILE", func(io.Writer) error { return nil }, func(w io.Writer) error { return pprof.Lookup("allocs").WriteTo(w, 0) }},
+	}
+	for _, r := range recorders {
+		path := os.Getenv(r.env)
+		if path == "" {
+			continue
+		}
 		f, err := os.Create(path)
 		if err == nil {
-			err = pprof.StartCPUProfile(f)
+			err = r.start(f)
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "herald: HERALD_CPUPROFILE: %v\n", err)
-			return 2
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
-	// HERALD_TRACE=FILE records an execution trace of the whole command
-	// for `go tool trace`: which goroutine waited for which, and for how
-	// long, which a CPU profile cannot show.
-	if path := os.Getenv("HERALD_TRACE"); path != "" {
-		f, err := os.Create(path)
-		if err == nil {
-			err = trace.Start(f)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "herald: HERALD_TRACE: %v\n", err)
-			return 2
-		}
-		defer func() { trace.Stop(); f.Close() }()
-	}
-	// HERALD_MEMPROFILE=FILE writes the allocation profile (every byte
-	// allocated during the command, -sample_index=alloc_space) at exit.
-	if path := os.Getenv("HERALD_MEMPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "herald: HERALD_MEMPROFILE: %v\n", err)
+			fmt.Fprintf(os.Stderr, "herald: %s: %v\n", r.env, err)
 			return 2
 		}
 		defer func() {
-			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-				fmt.Fprintf(os.Stderr, "herald: HERALD_MEMPROFILE: %v\n", err)
+			if err := r.stop(f); err != nil {
+				fmt.Fprintf(os.Stderr, "herald: %s: %v\n", r.env, err)
 			}
 			f.Close()
 		}()
