@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,4 +114,37 @@ func TestFetcherPipelinesWhileABacklogLastsAndKeepsSendOrder(t *testing.T) {
 	third.answer <- deliveries("c", 2) // answered first
 	second.answer <- deliveries("b", 2)
 	handle("b-0", "b-1", "c-0", "c-1")
+}
+
+// A Subscribe whose prefetch fills its consumer's lease limit is refused
+// with backpressure while its acks are on their way; it asks again as soon
+// as they are answered. Here the fallback wait is an hour: the events all
+// arrive only if the acker's answers wake the fetcher.
+func TestSubscribeAtItsLeaseLimitGoesOnWhenItsAcksAreAnswered(t *testing.T) {
+	defer func(d time.Duration) { backpressureWait = d }(backpressureWait)
+	backpressureWait = time.Hour
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			c := tr.open(t, t.TempDir())
+			ctx := context.Background()
+			if err := c.CreateTopic(ctx, "t", TopicConfig{Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			const n = 2000
+			for i := range n {
+				c.Publish(ctx, "t", ev("x", "", i))
+			}
+			if err := c.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			got := 0
+			consumeUntil(t, c, &mu, "t", "s", func(context.Context, *Message) error {
+				mu.Lock()
+				got++
+				mu.Unlock()
+				return nil
+			}, func() bool { return got == n }, WithStart(FromEarliest), Prefetch(32), WithMaxInFlight(32))
+		})
+	}
 }

@@ -113,7 +113,10 @@ func Concurrency(n int) SubscribeOption {
 // (their events still reach the handlers in log order). More makes each
 // fetch serve more events; with slow handlers keep it small, since a
 // prefetched event's lease runs while it waits (one that expires is
-// skipped and redelivered).
+// skipped and redelivered). Prefetched events and handled ones whose acks
+// are on their way count against the subscription's MaxInFlightPerConsumer;
+// at that limit the broker refuses a fetch (backpressure) and Subscribe
+// asks again as soon as some of its acks are answered.
 func Prefetch(n int) SubscribeOption {
 	return func(o *subscribeOptions) { o.prefetch = max(1, n) }
 }
