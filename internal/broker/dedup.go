@@ -46,6 +46,8 @@ type dedupIndex struct {
 	chunks [][]dedupEntry
 	head   int
 	base   uint64
+	// sink keeps the compiler from dropping publish's touches of slots.
+	sink uint64
 	// batches are the reservations of the stores in progress, by id.
 	batches   map[int64]*dedupBatch
 	nextBatch int64

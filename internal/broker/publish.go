@@ -218,6 +218,13 @@ func (t *topic) publish(ctx context.Context, events []cloudevent.Event, records 
 		t.dedup.mu.Lock()
 		mine := t.dedup.newBatch()
 		t.dedup.prune(now, cfg.DedupWindow)
+		// Touch every key's home slot first: the cache misses of a batch
+		// overlap instead of coming one per probe.
+		var sink uint64
+		for _, i := range pending {
+			sink += t.dedup.slots.touch(keys[i])
+		}
+		t.dedup.sink = sink
 		for _, i := range pending {
 			c := t.dedup.reserve(keys[i], now, cfg.DedupWindow, mine)
 			switch {
