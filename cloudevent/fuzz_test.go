@@ -289,8 +289,17 @@ func FuzzEncodings(f *testing.F) {
 // FuzzPrintableASCII: the fast path of stringProblem accepts a string only
 // if decoding it rune by rune accepts it too, and, on ASCII, exactly then.
 func FuzzPrintableASCII(f *testing.F) {
-	for _, s := range []string{"", "order-1", " ~", "a\x1f", "a\x7f", "\x00", "é", "\xff", "a\u0085", "\uFFFE"} {
+	for _, s := range []string{"", "order-1", " ~", "a\x1f", "a\x7f", "\x00", "é", "\xff", "a\u0085", "\uFFFE",
+		"~~~~~~~~~~~~~~~~~", "                 ", "0123456789abcdef0"} {
 		f.Add(s)
+	}
+	// Every position of a word and its tail, with each edge byte.
+	for _, c := range []byte{0x00, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xff} {
+		for i := range 17 {
+			b := []byte("abcdefghijklmnopq")
+			b[i] = c
+			f.Add(string(b))
+		}
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		fast, slow := printableASCII(s), runeProblem(s) == ""
