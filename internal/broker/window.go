@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"container/heap"
 	"errors"
 	"slices"
 
@@ -105,36 +104,89 @@ type timerItem struct {
 	kind int
 }
 
+// timerHeap is a min-heap of timers by time. Every entry knows its
+// timers' places (timerPos), so setting or clearing one is O(log n). It
+// is written out rather than built on container/heap, whose interface
+// calls and boxed items (an allocation per push) cost a lease and its ack
+// about 250 ns.
 type timerHeap []timerItem
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h timerHeap) Swap(i, j int) {
+func (h timerHeap) less(i, j int) bool { return h[i].at < h[j].at }
+
+func (h timerHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].e.timerPos[h[i].kind] = i + 1
 	h[j].e.timerPos[h[j].kind] = j + 1
 }
-func (h *timerHeap) Push(x any) {
-	it := x.(timerItem)
+
+func (h timerHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		j = i
+	}
+}
+
+// down moves item i0 down; it reports whether it moved.
+func (h timerHeap) down(i0 int) bool {
+	i, n := i0, len(h)
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if j2 := j + 1; j2 < n && h.less(j2, j) {
+			j = j2
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
+
+func (h *timerHeap) push(it timerItem) {
 	*h = append(*h, it)
 	it.e.timerPos[it.kind] = len(*h)
+	h.up(len(*h) - 1)
 }
-func (h *timerHeap) Pop() any {
+
+// remove takes out item i and returns it.
+func (h *timerHeap) remove(i int) timerItem {
 	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = timerItem{}
-	*h = old[:len(old)-1]
+	n := len(old) - 1
+	if n != i {
+		old.swap(i, n)
+		if !old[:n].down(i) {
+			old[:n].up(i)
+		}
+	}
+	it := old[n]
+	old[n] = timerItem{}
+	*h = old[:n]
 	it.e.timerPos[it.kind] = 0
 	return it
+}
+
+// fix restores the order after item i's time changed.
+func (h timerHeap) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
 }
 
 // setTimer makes e's timer of this kind fire at at.
 func (s *subscription) setTimer(e *entry, kind int, at int64) {
 	if pos := e.timerPos[kind]; pos > 0 {
 		s.timers[pos-1].at = at
-		heap.Fix(&s.timers, pos-1)
+		s.timers.fix(pos - 1)
 	} else {
-		heap.Push(&s.timers, timerItem{at: at, e: e, kind: kind})
+		s.timers.push(timerItem{at: at, e: e, kind: kind})
 	}
 	if s.timers[0].e == e && s.timers[0].kind == kind {
 		s.kickTimekeeper()
@@ -143,7 +195,7 @@ func (s *subscription) setTimer(e *entry, kind int, at int64) {
 
 func (s *subscription) clearTimer(e *entry, kind int) {
 	if pos := e.timerPos[kind]; pos > 0 {
-		heap.Remove(&s.timers, pos-1)
+		s.timers.remove(pos - 1)
 	}
 }
 
@@ -359,7 +411,7 @@ func (s *subscription) expire(e *entry, now int64) {
 // sweep runs every timer that is due.
 func (s *subscription) sweep(now int64) {
 	for len(s.timers) > 0 && s.timers[0].at <= now {
-		it := heap.Pop(&s.timers).(timerItem)
+		it := s.timers.remove(0)
 		e := it.e
 		if e.settled {
 			continue
