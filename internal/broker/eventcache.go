@@ -46,7 +46,9 @@ func (c *eventCache) run(from, to int64, max int, dst []*StoredEvent) []*StoredE
 	return dst
 }
 
-// put caches evs, each replacing whatever its slot held.
+// put caches evs, each in its slot unless the slot holds a later offset:
+// a subscription far behind the others (replaying, or slow) must not
+// evict the new records the ones at the head share.
 func (c *eventCache) put(evs []*StoredEvent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -54,6 +56,9 @@ func (c *eventCache) put(evs []*StoredEvent) {
 		c.slots = new([eventCacheSlots]cachedEvent)
 	}
 	for _, ev := range evs {
-		c.slots[ev.Offset&(eventCacheSlots-1)] = cachedEvent{off: ev.Offset, ev: ev}
+		slot := &c.slots[ev.Offset&(eventCacheSlots-1)]
+		if slot.ev == nil || ev.Offset > slot.off {
+			*slot = cachedEvent{off: ev.Offset, ev: ev}
+		}
 	}
 }

@@ -62,3 +62,29 @@ func TestSubscriptionsShareDecodedEvents(t *testing.T) {
 		t.Fatalf("all2 got %d events, want %d in log order", len(got), len(all)-1)
 	}
 }
+
+// A subscription far behind puts old records: they take no slot that
+// holds a later offset, so the subscriptions at the head keep sharing.
+func TestEventCacheKeepsTheNewerRecord(t *testing.T) {
+	var c eventCache
+	events := func(from, to int64) []*StoredEvent {
+		var evs []*StoredEvent
+		for off := from; off < to; off++ {
+			evs = append(evs, &StoredEvent{Offset: off})
+		}
+		return evs
+	}
+	head := eventCacheSlots * 5
+	c.put(events(int64(head), int64(head+100)))
+	c.put(events(int64(head-2*eventCacheSlots), int64(head-2*eventCacheSlots+100))) // the laggard, same slots
+	if got := c.run(int64(head), int64(head+100), 1000, nil); len(got) != 100 {
+		t.Fatalf("after a laggard's put the head's run has %d events, want 100", len(got))
+	}
+	if got := c.run(int64(head-2*eventCacheSlots), int64(head), 1000, nil); len(got) != 0 {
+		t.Fatalf("the laggard's records were cached over newer ones: a run of %d", len(got))
+	}
+	c.put(events(int64(head+eventCacheSlots), int64(head+eventCacheSlots+10))) // newer replaces older
+	if got := c.run(int64(head+eventCacheSlots), int64(head+eventCacheSlots+10), 1000, nil); len(got) != 10 {
+		t.Fatalf("newer records did not take their slots: a run of %d", len(got))
+	}
+}

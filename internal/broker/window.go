@@ -72,7 +72,8 @@ type group struct {
 }
 
 // untouched reports whether e holds nothing the log does not: never
-// delivered, nacked, redriven or marked for dead-lettering.
+// delivered, nacked, redriven or marked for dead-lettering. It must look
+// at every field subscription.state saves for an entry (offState's).
 func (e *entry) untouched() bool {
 	return e.attempts == 0 && e.lease == nil && e.notBefore == 0 && e.lastErr == "" &&
 		e.deadReason == "" && e.dlqOffset < 0 && e.dlIntent < 0
