@@ -93,10 +93,13 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 				case err == nil:
 					ack.add(q.d)
 				default:
+					// Only this rare branch's goroutine takes the delivery,
+					// so q itself stays off the heap.
+					d := q.d
 					settles.Add(1)
 					go func() {
 						defer settles.Done()
-						c.settle(ctx, topic, subscription, q.d, err)
+						c.settle(ctx, topic, subscription, d, err)
 						f.settledSome()
 					}()
 				}

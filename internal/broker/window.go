@@ -48,8 +48,9 @@ type entry struct {
 	attempts   int
 	lastErr    string
 	deadReason string
-	lease      *leaseState
-	dlqOffset  int64 // >= 0: redriven, the body is in the dead-letter topic
+	lease      *leaseState // nil, or &leaseBuf
+	leaseBuf   leaseState  // lease's memory, so a lease costs no allocation
+	dlqOffset  int64       // >= 0: redriven, the body is in the dead-letter topic
 	dlIntent   int64
 	group      *group
 	timerPos   [timerKinds]int // 1 + index in the timer heap per kind; 0: none
@@ -320,7 +321,8 @@ func (s *subscription) lease(e *entry, consumer string, now int64) {
 	}
 	e.attempts++
 	e.notBefore = 0
-	e.lease = &leaseState{id: s.leaseSeq, deadline: now + int64(s.cfg.AckTimeout), consumer: consumer}
+	e.leaseBuf = leaseState{id: s.leaseSeq, deadline: now + int64(s.cfg.AckTimeout), consumer: consumer}
+	e.lease = &e.leaseBuf
 	if e.group != nil {
 		e.group.blocked++
 	}
@@ -566,8 +568,8 @@ func (s *subscription) newEntry(ev *StoredEvent, st *offState, now int64) *entry
 		e.attempts, e.notBefore, e.lastErr, e.deadReason = st.attempts, st.notBefore, st.lastErr, st.deadReason
 		e.dlqOffset, e.dlIntent = st.dlqOffset, st.dlIntent
 		if st.lease != nil {
-			l := *st.lease
-			e.lease = &l
+			e.leaseBuf = *st.lease
+			e.lease = &e.leaseBuf
 		}
 	}
 	return e

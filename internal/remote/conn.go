@@ -355,6 +355,9 @@ const maxResends = 5
 
 // notApplied reports whether err says the call did not run.
 func notApplied(err error) bool {
+	if err == nil {
+		return false // the common case, without errors.As's allocation
+	}
 	var ce *ConnError
 	return errors.As(err, &ce) && !ce.MaybeApplied
 }

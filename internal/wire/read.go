@@ -47,8 +47,9 @@ func AppendEventFrames(dst []byte, id uint64, events []broker.StoredEvent) ([]by
 // DecodeEvents appends the events of one EVENTS frame to dst.
 func DecodeEvents(b []byte, dst []broker.StoredEvent) ([]broker.StoredEvent, error) {
 	d := decoder{b: b, what: "EVENTS"}
+	var topic string
 	for d.more() {
-		dst = append(dst, d.stored())
+		dst = append(dst, d.stored(&topic))
 	}
 	return dst, d.done()
 }

@@ -223,7 +223,7 @@ func TestSettleRoundTrip(t *testing.T) {
 }
 
 // TestDecodeSettleAllocations holds the decoder of a busy consumer's ACK
-// frames to one slice and one token string per item: the items share
+// frames to one slice and one string for all the tokens: the items share
 // their topic and subscription strings.
 func TestDecodeSettleAllocations(t *testing.T) {
 	items := make([]SettleItem, 100)
@@ -238,11 +238,45 @@ func TestDecodeSettleAllocations(t *testing.T) {
 	if !reflect.DeepEqual(got, items) {
 		t.Fatalf("decoded %+v, want %+v", got[:2], items[:2])
 	}
-	if allocs > 1+100+2 {
-		t.Fatalf("%.0f allocations to decode 100 items, want at most %d (one slice, one token each, topic and sub once)", allocs, 1+100+2)
+	if allocs > 1+1+2 {
+		t.Fatalf("%.0f allocations to decode 100 items, want at most %d (one slice, one string for the tokens, topic and sub once)", allocs, 1+1+2)
 	}
 	if cap(got) > 2*len(items) {
 		t.Fatalf("slice capacity %d for %d items: the size estimate is off", cap(got), len(items))
+	}
+}
+
+// TestDecodeDeliveriesAllocations holds a consumer's decoding of a fetch
+// to what its events need: the deliveries' tokens share one string and
+// their topic another, so 100 deliveries cost 100 event decodes and a few
+// allocations more.
+func TestDecodeDeliveriesAllocations(t *testing.T) {
+	ev := minimalEvent("1")
+	ev.Data = []byte("payload")
+	rec, err := ev.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded cloudevent.Event
+	perEvent := testing.AllocsPerRun(20, func() { _ = decoded.UnmarshalBinaryShared(rec) })
+	ds := make([]broker.Delivery, 100)
+	for i := range ds {
+		ds[i] = sampleDelivery(i, ev)
+	}
+	b, err := AppendDeliveryFrames(nil, 1, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := frames(t, b)[0].Payload
+	got := make([]broker.Delivery, 0, len(ds))
+	allocs := testing.AllocsPerRun(20, func() {
+		got, _ = DecodeDeliveries(payload, got[:0])
+	})
+	if len(got) != len(ds) || got[99].Token != ds[99].Token || got[0].Event.Topic != "orders" {
+		t.Fatalf("decoded %d deliveries, the last with token %q", len(got), got[len(got)-1].Token)
+	}
+	if limit := 100*perEvent + 4; allocs > limit {
+		t.Fatalf("%.0f allocations to decode 100 deliveries, want at most %.0f (%.0f per event, the tokens and the topic once)", allocs, limit, perEvent)
 	}
 }
 

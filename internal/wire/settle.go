@@ -47,12 +47,22 @@ func DecodeSettle(b []byte) ([]SettleItem, error) {
 	}
 	var out []SettleItem
 	var prev SettleItem
+	// The tokens are slices of one copy of the payload: one allocation per
+	// frame instead of one per item (the items are short-lived).
+	var all string
 	for d.more() {
 		start := d.pos
 		// The items of a batch nearly always share topic and subscription:
 		// they reuse the previous item's strings instead of allocating.
-		it := SettleItem{Topic: d.stringAs(prev.Topic), Sub: d.stringAs(prev.Sub), Token: d.string(),
-			Delay: d.duration(), Text: d.string()}
+		it := SettleItem{Topic: d.stringAs(prev.Topic), Sub: d.stringAs(prev.Sub)}
+		if tok := d.bytes(); len(tok) > 0 {
+			if all == "" {
+				all = string(b)
+			}
+			at := d.pos - len(tok)
+			it.Token = all[at:d.pos]
+		}
+		it.Delay, it.Text = d.duration(), d.string()
 		if out == nil { // sized by the first item, as a batch's items look alike
 			out = make([]SettleItem, 0, len(b)/max(d.pos-start, 1)+1)
 		}
