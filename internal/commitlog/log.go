@@ -20,8 +20,14 @@ type Log struct {
 	mu       sync.RWMutex
 	segments []*segment // sorted by base; the last is active
 
-	next      atomic.Int64 // offset after the last visible record
-	writeNext int64        // writer only: offset after the last written record
+	next atomic.Int64 // offset after the last visible record
+
+	// wmu is held by whoever writes: the writer goroutine, or an appender
+	// writing its own batch (writeInline). It guards writeNext and the
+	// active segment's write state.
+	wmu       sync.Mutex
+	writeNext int64        // offset after the last written record
+	queuedN   atomic.Int64 // requests sent or being sent to appendCh, not yet written
 
 	appendCh chan *appendRequest
 	syncCh   chan written

@@ -5,8 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/vfs"
 )
 
 // openLog opens a log in a fresh temporary directory and closes it when the
@@ -223,5 +228,156 @@ func TestAppendQueuedFixesTheOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An append to an idle log is written by its caller's goroutine, without
+// the two hand-offs through the writer; an AppendUnsyncedQueued (whose
+// caller does not wait for the write) is left to the writer.
+func TestAnIdleLogIsWrittenByItsAppender(t *testing.T) {
+	fs := vfs.NewFaulty(vfs.OS)
+	l := openLog(t, "", Options{FS: fs})
+	var mu sync.Mutex
+	var writers []string // which function wrote each batch
+	fs.SetInjector(func(op vfs.Op, _ string) vfs.Fault {
+		if op != vfs.OpWrite {
+			return vfs.Fault{}
+		}
+		stack := make([]byte, 16<<10)
+		s := string(stack[:runtime.Stack(stack, false)])
+		if !strings.Contains(s, "commitlog.(*Log).write(") { // a zero fill
+			return vfs.Fault{}
+		}
+		w := "the writer"
+		if strings.Contains(s, "commitlog.(*Log).writeInline(") {
+			w = "the appender"
+		}
+		mu.Lock()
+		writers = append(writers, w)
+		mu.Unlock()
+		return vfs.Fault{}
+	})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name   string
+		append func() error
+		want   string
+	}{
+		{"Append", func() error { _, err := l.Append(ctx, []Record{rec(0, 0)}); return err }, "the appender"},
+		{"AppendUnsynced", func() error { _, err := l.AppendUnsynced(ctx, []Record{rec(1, 0)}); return err }, "the appender"},
+		{"AppendQueued", func() error { _, err := l.AppendQueued(ctx, []Record{rec(2, 0)}, func() {}); return err }, "the appender"},
+		{"AppendUnsyncedQueued", func() error {
+			_, err := l.AppendUnsyncedQueued(ctx, []Record{rec(3, 0)}, func() {})
+			return err
+		}, "the writer"},
+	} {
+		mu.Lock()
+		writers = nil
+		mu.Unlock()
+		if err := tt.append(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		mu.Lock()
+		got := writers
+		mu.Unlock()
+		if len(got) != 1 || got[0] != tt.want {
+			t.Errorf("%s on an idle log was written by %v, want by %s", tt.name, got, tt.want)
+		}
+	}
+	fs.SetInjector(nil)
+	mustAppend(t, l, rec(4, 0)) // makes the unsynced ones visible
+	if got := readAll(t, l, 0); len(got) != 5 {
+		t.Fatalf("read %d records, want 5", len(got))
+	}
+}
+
+// Appends written by their callers and appends written by the writer mix
+// without losing, repeating or reordering any: each chain of AppendQueued
+// calls (the next starts from the previous one's queued) gets rising
+// offsets, and every record is read back once, at its offset.
+func TestInlineAndWriterAppendsKeepTheOrder(t *testing.T) {
+	l := openLog(t, "", Options{SegmentBytes: 64 << 10}) // rolls too
+	const chains, perChain, others = 4, 60, 4
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	bases := make([][]int64, chains)
+	errs := make(chan error, chains*perChain+others*perChain)
+	for c := range chains {
+		bases[c] = make([]int64, perChain)
+		var step func(i int)
+		step = func(i int) {
+			defer wg.Done()
+			n := c*perChain + i
+			base, err := l.AppendQueued(ctx, []Record{rec(n, 1), rec(n, 1)}, func() {
+				if i+1 < perChain {
+					wg.Add(1)
+					go step(i + 1)
+				}
+			})
+			bases[c][i] = base
+			if err != nil {
+				errs <- err
+			}
+		}
+		wg.Add(1)
+		go step(0)
+	}
+	for o := range others {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perChain {
+				n := (chains+o)*perChain + i
+				var err error
+				switch i % 3 {
+				case 0:
+					_, err = l.Append(ctx, []Record{rec(n, 1), rec(n, 1)})
+				case 1:
+					_, err = l.AppendUnsynced(ctx, []Record{rec(n, 1), rec(n, 1)})
+				default:
+					_, err = l.AppendUnsyncedQueued(ctx, []Record{rec(n, 1), rec(n, 1)}, func() {})
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, rec(-1, 1)) // makes the unsynced ones visible
+	for c := range chains {
+		for i := 1; i < perChain; i++ {
+			if bases[c][i] <= bases[c][i-1] {
+				t.Fatalf("chain %d: append %d got offset %d, not after append %d's %d", c, i, bases[c][i], i-1, bases[c][i-1])
+			}
+		}
+	}
+	got := readAll(t, l, 0)
+	if want := (chains+others)*perChain*2 + 1; len(got) != want {
+		t.Fatalf("read %d records, want %d", len(got), want)
+	}
+	seen := map[string]int{}
+	for i, r := range got {
+		if r.Offset != int64(i) {
+			t.Fatalf("record %d has offset %d", i, r.Offset)
+		}
+		seen[string(r.Value)]++
+	}
+	for v, n := range seen {
+		if n != 2 && v != string(rec(-1, 1).Value) {
+			t.Fatalf("%s read %d times, want 2", v, n)
+		}
+	}
+	for c := range chains {
+		for i, base := range bases[c] {
+			want := rec(c*perChain+i, 1).Value
+			if !bytes.Equal(got[base].Value, want) || !bytes.Equal(got[base+1].Value, want) {
+				t.Fatalf("chain %d append %d: offsets %d and %d hold %q and %q", c, i, base, base+1, got[base].Value, got[base+1].Value)
+			}
+		}
 	}
 }
