@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -145,6 +146,13 @@ type streamConn struct {
 	requests sync.WaitGroup
 	limit    streamBudget
 
+	// spare takes a request to a parked request goroutine (runRequests);
+	// spares counts them; ended, closed once every request is done, ends
+	// them.
+	spare  chan request
+	spares atomic.Int32
+	ended  chan struct{}
+
 	mu      sync.Mutex
 	fetches map[uint64]*waitingFetch // long polls a CANCEL may end
 	tails   tailStreams              // the connection's open tails (stream_tail.go)
@@ -166,7 +174,8 @@ func newStreamConn(s *Server, b *broker.Broker, conn net.Conn, rd *bufio.Reader,
 	sc := &streamConn{s: s, b: b, conn: conn, rd: rd, log: log,
 		out: make(chan streamReply, streamMaxRequests+1), writerDone: make(chan struct{}),
 		limit:   streamBudget{maxN: streamMaxRequests, maxBytes: streamMaxBytes, free: make(chan struct{})},
-		fetches: map[uint64]*waitingFetch{}, lines: map[fetchLine]chan struct{}{}}
+		fetches: map[uint64]*waitingFetch{}, lines: map[fetchLine]chan struct{}{},
+		spare: make(chan request), ended: make(chan struct{})}
 	sc.bw = bufio.NewWriterSize(conn, streamBufferBytes)
 	return sc
 }
@@ -193,6 +202,7 @@ func (sc *streamConn) serve(shutdown context.Context) {
 		sc.cancelWork()
 	}
 	sc.requests.Wait()
+	close(sc.ended)
 	if last != nil {
 		sc.out <- streamReply{frames: sc.errorFrame(0, last)}
 	}
@@ -259,7 +269,7 @@ func (sc *streamConn) readLoop() error {
 		}
 		sc.requests.Add(1)
 		if h.Type != wire.TypePublish {
-			go sc.handle(w, h, payload, nil)
+			sc.dispatch(request{w: w, h: h, payload: payload})
 			continue
 		}
 		// A connection's PUBLISH frames are stored in the order they
@@ -267,8 +277,50 @@ func (sc *streamConn) readLoop() error {
 		// place in their partitions (or it failed), while its fsync and
 		// answer proceed. A client can so pipeline batches of one key.
 		placed := make(chan struct{})
-		go sc.handle(w, h, payload, placed)
+		sc.dispatch(request{w: w, h: h, payload: payload, placed: placed})
 		<-placed
+	}
+}
+
+// request is one frame for a request goroutine (see handle).
+type request struct {
+	w       *waitingFetch
+	h       wire.Header
+	payload []byte
+	placed  chan struct{}
+}
+
+// dispatch runs r on a request goroutine: a spare one if one is parked,
+// else a new one.
+func (sc *streamConn) dispatch(r request) {
+	select {
+	case sc.spare <- r:
+	default:
+		go sc.runRequests(r)
+	}
+}
+
+// maxSpareRequests bounds the request goroutines a connection keeps parked.
+const maxSpareRequests = 8
+
+// runRequests handles r, then parks as a spare for the next request until
+// the connection ends, unless maxSpareRequests are parked already. A spare
+// keeps the stack earlier requests grew through the broker's calls: a new
+// goroutine per frame grew it again every time, and its spawn and stack
+// growth were 6% of a consuming server's CPU.
+func (sc *streamConn) runRequests(r request) {
+	for {
+		sc.handle(r.w, r.h, r.payload, r.placed)
+		if sc.spares.Add(1) > maxSpareRequests {
+			sc.spares.Add(-1)
+			return
+		}
+		select {
+		case r = <-sc.spare:
+			sc.spares.Add(-1)
+		case <-sc.ended:
+			return
+		}
 	}
 }
 

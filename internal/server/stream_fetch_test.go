@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,4 +156,64 @@ func (r *rawStream) write(t *testing.T, frames []byte) {
 	if _, err := r.conn.Write(frames); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// requestGoroutines counts the goroutines in runRequests: requests being
+// handled and spares parked for the next.
+func requestGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "server.(*streamConn).runRequests(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// waitForRequestGoroutines waits until requestGoroutines is want, or at
+// least want with atLeast.
+func waitForRequestGoroutines(t *testing.T, want int, atLeast bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(streamWait)
+	for got := requestGoroutines(); got != want && !(atLeast && got > want); got = requestGoroutines() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d request goroutines, want %d", what, got, want)
+		}
+		runtime.Gosched()
+	}
+}
+
+// A connection keeps at most maxSpareRequests request goroutines parked
+// for its next frames, reuses them, and ends them when it closes.
+func TestSpareRequestGoroutines(t *testing.T) {
+	rs := startStreamServer(t)
+	waitForRequestGoroutines(t, 0, false, "before the connection") // other tests' connections are gone
+	r := openStream(t, rs.addr)
+	r.setup(t)
+	const polls = 3 * maxSpareRequests
+	var frames []byte
+	ids := make([]uint64, polls)
+	for i := range polls {
+		ids[i] = uint64(100 + i)
+		frames = append(frames, fetchFrame(ids[i], fmt.Sprintf("c%d", i), 1, streamWait)...)
+	}
+	r.write(t, frames)
+	// Spares from setup may still be on their way to parking, so a poll
+	// may have found none: at least one goroutine per poll.
+	waitForRequestGoroutines(t, polls, true, "while every long poll waits")
+	for _, id := range ids {
+		r.send(t, wire.TypeCancel, id, nil)
+	}
+	r.frames(t, ids...)
+	waitForRequestGoroutines(t, maxSpareRequests, false, "after the polls ended")
+	for i := range 3 * maxSpareRequests {
+		r.send(t, wire.TypeCall, uint64(1000+i), callFrame(t, wire.MethodCreateTopic, wire.TopicArgs{Name: "t"}))
+		r.next(t)
+	}
+	if got := requestGoroutines(); got != maxSpareRequests {
+		t.Fatalf("after one request at a time: %d request goroutines, want the %d spares reused", got, maxSpareRequests)
+	}
+	r.conn.Close()
+	waitForRequestGoroutines(t, 0, false, "after the connection closed")
 }
