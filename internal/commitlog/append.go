@@ -21,7 +21,25 @@ type appendRequest struct {
 	// written: answer once the batch is written, without waiting for its
 	// fsync (AppendUnsynced).
 	written bool
-	done    chan struct{}
+	// onWritten, for AppendUnsyncedAsync, is the answer: the writer calls
+	// it instead of signalling done, and then owns the request.
+	onWritten func(base int64, err error)
+	done      chan struct{}
+}
+
+// answer gives r its outcome: through done to the appender waiting, or,
+// for an async request, by calling its onWritten and putting r back in
+// the pool (nobody else holds it).
+func (r *appendRequest) answer(err error) {
+	if r.onWritten == nil {
+		r.err = err
+		r.done <- struct{}{}
+		return
+	}
+	f, base := r.onWritten, r.base
+	r.onWritten = nil
+	requestPool.Put(r)
+	f(base, err)
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -35,7 +53,7 @@ var requestPool = sync.Pool{New: func() any {
 // If ctx ends while the batch is waiting for the writer, Append returns the
 // context's error and the batch may or may not have been stored.
 func (l *Log) Append(ctx context.Context, recs []Record) (int64, error) {
-	return l.append(ctx, recs, false, true, nil)
+	return l.append(ctx, recs, false, nil)
 }
 
 // AppendUnsynced is Append that returns once the batch is written to its
@@ -48,7 +66,7 @@ func (l *Log) Append(ctx context.Context, recs []Record) (int64, error) {
 // the same log returns only after everything written before it is durable
 // too.
 func (l *Log) AppendUnsynced(ctx context.Context, recs []Record) (int64, error) {
-	return l.append(ctx, recs, true, true, nil)
+	return l.append(ctx, recs, true, nil)
 }
 
 // AppendQueued is Append that calls queued as soon as the batch holds its
@@ -57,37 +75,54 @@ func (l *Log) AppendUnsynced(ctx context.Context, recs []Record) (int64, error) 
 // flight without reordering them. queued is not called if Append fails
 // before the batch is queued.
 func (l *Log) AppendQueued(ctx context.Context, recs []Record, queued func()) (int64, error) {
-	return l.append(ctx, recs, false, true, queued)
+	return l.append(ctx, recs, false, queued)
 }
 
-// AppendUnsyncedQueued is AppendUnsynced that calls queued as AppendQueued
-// does. A caller that need not wait for the write (a subscription's
-// leases) can return at queued and leave the wait to another goroutine.
-func (l *Log) AppendUnsyncedQueued(ctx context.Context, recs []Record, queued func()) (int64, error) {
-	return l.append(ctx, recs, true, false, queued)
-}
-
-func (l *Log) append(ctx context.Context, recs []Record, unsynced, inline bool, queued func()) (int64, error) {
+// AppendUnsyncedAsync is AppendUnsynced for a caller that need not wait
+// for the write (a subscription's leases): it returns as soon as the batch
+// holds its place in the log (an append started after it returns gets
+// later offsets), with no goroutine left waiting. The writer calls written
+// with the batch's first offset and the outcome once the batch is written
+// (or the log failed or closed first); it runs on the writer's goroutine
+// and must not block. An error returned means nothing was queued, and
+// written is not called. The writer always writes these batches, since
+// the caller does not wait for the write.
+func (l *Log) AppendUnsyncedAsync(recs []Record, written func(base int64, err error)) error {
+	req, err := l.prepare(recs, true)
+	if err != nil {
+		return err
+	}
+	req.onWritten = written
+	l.sendMu.RLock()
+	defer l.sendMu.RUnlock()
 	if l.closed.Load() {
-		return 0, ErrClosed
+		req.onWritten = nil
+		requestPool.Put(req)
+		return ErrClosed
+	}
+	l.queuedN.Add(1)
+	l.appendCh <- req
+	return nil
+}
+
+// prepare takes a request from the pool and encodes recs into it.
+func (l *Log) prepare(recs []Record, unsynced bool) (*appendRequest, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
 	}
 	if f := l.failed.Load(); f != nil {
-		return 0, f
+		return nil, f
 	}
 	req := requestPool.Get().(*appendRequest)
 	req.err, req.base, req.written = nil, 0, unsynced
-	defer func() {
-		if req != nil {
-			requestPool.Put(req)
-		}
-	}()
 	var err error
 	req.batch, err = encodeBatch(req.batch[:0], recs)
-	if err != nil {
-		return 0, err
+	if err == nil && len(req.batch) > l.opts.MaxBatchBytes {
+		err = fmt.Errorf("%w: %d bytes encoded, the limit is %d", ErrBatchTooLarge, len(req.batch), l.opts.MaxBatchBytes)
 	}
-	if len(req.batch) > l.opts.MaxBatchBytes {
-		return 0, fmt.Errorf("%w: %d bytes encoded, the limit is %d", ErrBatchTooLarge, len(req.batch), l.opts.MaxBatchBytes)
+	if err != nil {
+		requestPool.Put(req)
+		return nil, err
 	}
 	req.count = len(recs)
 	req.first = recs[0].Timestamp
@@ -95,6 +130,19 @@ func (l *Log) append(ctx context.Context, recs []Record, unsynced, inline bool, 
 	for i := range recs {
 		req.maxTS = max(req.maxTS, recs[i].Timestamp)
 	}
+	return req, nil
+}
+
+func (l *Log) append(ctx context.Context, recs []Record, unsynced bool, queued func()) (int64, error) {
+	req, err := l.prepare(recs, unsynced)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if req != nil {
+			requestPool.Put(req)
+		}
+	}()
 	// sendMu makes the closed check and the send one step against Close,
 	// so every request sent is answered by the writer or by Close's drain.
 	l.sendMu.RLock()
@@ -102,7 +150,7 @@ func (l *Log) append(ctx context.Context, recs []Record, unsynced, inline bool, 
 		l.sendMu.RUnlock()
 		return 0, ErrClosed
 	}
-	if inline && l.writeInline(req) {
+	if l.writeInline(req) {
 		l.sendMu.RUnlock()
 		if queued != nil {
 			queued()
@@ -219,8 +267,7 @@ func answerWritten(group []*appendRequest, err error) []*appendRequest {
 	waiting := group[:0]
 	for _, r := range group {
 		if r.written {
-			r.err = err
-			r.done <- struct{}{}
+			r.answer(err)
 			continue
 		}
 		waiting = append(waiting, r)
@@ -316,8 +363,7 @@ func (l *Log) syncer() {
 				dirty = true
 			}
 			for _, r := range w.group {
-				r.err = werr
-				r.done <- struct{}{}
+				r.answer(werr)
 			}
 		}
 		clear(pending)

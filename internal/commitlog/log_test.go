@@ -197,8 +197,19 @@ func TestAppendQueuedFixesTheOrder(t *testing.T) {
 		{"AppendQueued", func(l *Log, recs []Record, queued func()) (int64, error) {
 			return l.AppendQueued(context.Background(), recs, queued)
 		}},
-		{"AppendUnsyncedQueued", func(l *Log, recs []Record, queued func()) (int64, error) {
-			return l.AppendUnsyncedQueued(context.Background(), recs, queued)
+		{"AppendUnsyncedAsync", func(l *Log, recs []Record, queued func()) (int64, error) {
+			// Its return is the queued signal; the writer gives the outcome.
+			type outcome struct {
+				base int64
+				err  error
+			}
+			written := make(chan outcome, 1)
+			if err := l.AppendUnsyncedAsync(recs, func(base int64, err error) { written <- outcome{base, err} }); err != nil {
+				return 0, err
+			}
+			queued()
+			o := <-written
+			return o.base, o.err
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,7 +243,7 @@ func TestAppendQueuedFixesTheOrder(t *testing.T) {
 }
 
 // An append to an idle log is written by its caller's goroutine, without
-// the two hand-offs through the writer; an AppendUnsyncedQueued (whose
+// the two hand-offs through the writer; an AppendUnsyncedAsync (whose
 // caller does not wait for the write) is left to the writer.
 func TestAnIdleLogIsWrittenByItsAppender(t *testing.T) {
 	fs := vfs.NewFaulty(vfs.OS)
@@ -266,9 +277,12 @@ func TestAnIdleLogIsWrittenByItsAppender(t *testing.T) {
 		{"Append", func() error { _, err := l.Append(ctx, []Record{rec(0, 0)}); return err }, "the appender"},
 		{"AppendUnsynced", func() error { _, err := l.AppendUnsynced(ctx, []Record{rec(1, 0)}); return err }, "the appender"},
 		{"AppendQueued", func() error { _, err := l.AppendQueued(ctx, []Record{rec(2, 0)}, func() {}); return err }, "the appender"},
-		{"AppendUnsyncedQueued", func() error {
-			_, err := l.AppendUnsyncedQueued(ctx, []Record{rec(3, 0)}, func() {})
-			return err
+		{"AppendUnsyncedAsync", func() error {
+			written := make(chan error, 1)
+			if err := l.AppendUnsyncedAsync([]Record{rec(3, 0)}, func(_ int64, err error) { written <- err }); err != nil {
+				return err
+			}
+			return <-written
 		}, "the writer"},
 	} {
 		mu.Lock()
@@ -335,7 +349,10 @@ func TestInlineAndWriterAppendsKeepTheOrder(t *testing.T) {
 				case 1:
 					_, err = l.AppendUnsynced(ctx, []Record{rec(n, 1), rec(n, 1)})
 				default:
-					_, err = l.AppendUnsyncedQueued(ctx, []Record{rec(n, 1), rec(n, 1)}, func() {})
+					written := make(chan error, 1)
+					if err = l.AppendUnsyncedAsync([]Record{rec(n, 1), rec(n, 1)}, func(_ int64, err error) { written <- err }); err == nil {
+						err = <-written
+					}
 				}
 				if err != nil {
 					errs <- err
@@ -378,6 +395,55 @@ func TestInlineAndWriterAppendsKeepTheOrder(t *testing.T) {
 			if !bytes.Equal(got[base].Value, want) || !bytes.Equal(got[base+1].Value, want) {
 				t.Fatalf("chain %d append %d: offsets %d and %d hold %q and %q", c, i, base, base+1, got[base].Value, got[base+1].Value)
 			}
+		}
+	}
+}
+
+// AppendUnsyncedAsync answers every batch it queued exactly once: written,
+// or failed when the log closes first; a batch it refused is not answered.
+func TestAppendUnsyncedAsyncAnswersOnce(t *testing.T) {
+	l := openLog(t, "", Options{})
+	var mu sync.Mutex
+	answers := map[int]int{}
+	var errs []error
+	const n = 200
+	queued := 0
+	for i := range n {
+		err := l.AppendUnsyncedAsync([]Record{rec(i, 1)}, func(_ int64, err error) {
+			mu.Lock()
+			answers[i]++
+			if err != nil {
+				errs = append(errs, err)
+			}
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		queued++
+		if i == n/2 {
+			l.Close() // answers the rest of what is queued with ErrClosed
+			break
+		}
+	}
+	if err := l.AppendUnsyncedAsync([]Record{rec(n, 1)}, func(int64, error) {
+		t.Error("a refused batch was answered")
+	}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AppendUnsyncedAsync after Close: %v, want ErrClosed", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(answers) != queued {
+		t.Fatalf("%d of %d queued batches answered", len(answers), queued)
+	}
+	for i, k := range answers {
+		if k != 1 {
+			t.Fatalf("batch %d answered %d times", i, k)
+		}
+	}
+	for _, err := range errs {
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("a batch failed with %v, want ErrClosed or success", err)
 		}
 	}
 }

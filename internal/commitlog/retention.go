@@ -91,8 +91,7 @@ func (l *Log) Close() error {
 	for {
 		select {
 		case r := <-l.appendCh:
-			r.err = ErrClosed
-			r.done <- struct{}{}
+			r.answer(ErrClosed)
 			continue
 		default:
 		}
