@@ -40,6 +40,10 @@ type Broker struct {
 	// parkHook, when set (by tests, before any Fetch), is called each time a
 	// Fetch starts waiting, so a test can act once it is parked.
 	parkHook func()
+	// fillHook, when set (by tests, before any Fetch), is called after each
+	// read into a window with the entries' offsets: by a fetch (its fill) or
+	// by the filler goroutine (background).
+	fillHook func(background bool, from, to int64)
 }
 
 // Open opens (or creates) the data directory, every topic and every

@@ -135,7 +135,7 @@ func (s *subscription) fetch(ctx context.Context, consumer string, max int) ([]D
 			triedDL = true
 			continue
 		}
-		if err := s.fill(now); err != nil {
+		if err := s.fill(now, false); err != nil {
 			s.mu.Unlock()
 			s.jmu.RUnlock()
 			return nil, fmt.Errorf("fetch from %q/%q: %w", s.t.name, s.name, err)

@@ -78,9 +78,15 @@ type subscription struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
-	started  bool
-	tkCtx    context.Context
-	tkCancel context.CancelFunc
+
+	// The filler goroutine (fillAhead) and what only it uses.
+	fillKick   chan struct{}
+	fillerDone chan struct{}
+	fillRecs   []commitlog.Record
+	fillEvs    []*StoredEvent
+	started    bool
+	tkCtx      context.Context
+	tkCancel   context.CancelFunc
 }
 
 // subscriptionMeta is subscription.json.
@@ -102,12 +108,14 @@ func newSubscription(t *topic, name string, cfg SubscriptionConfig, created time
 		redriven:  map[int64]bool{},
 		// Lease ids continue from a random point so that tokens from before
 		// a restart cannot match a new lease.
-		leaseSeq: binary.LittleEndian.Uint64(seed[:8]) >> 1,
-		rng:      rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))),
-		sig:      make(chan struct{}),
-		kick:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		leaseSeq:   binary.LittleEndian.Uint64(seed[:8]) >> 1,
+		rng:        rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))),
+		sig:        make(chan struct{}),
+		kick:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		fillKick:   make(chan struct{}, 1),
+		fillerDone: make(chan struct{}),
 	}
 	s.tkCtx, s.tkCancel = context.WithCancel(context.Background())
 	return s
@@ -215,6 +223,7 @@ func (s *subscription) open(ctx context.Context) error {
 func (s *subscription) start() {
 	s.started = true
 	go s.timekeeper()
+	go s.filler()
 }
 
 func (s *subscription) stopTimekeeper() {
@@ -223,6 +232,7 @@ func (s *subscription) stopTimekeeper() {
 		s.tkCancel()
 		if s.started {
 			<-s.done
+			<-s.fillerDone
 		}
 	})
 }
@@ -514,7 +524,7 @@ func (s *subscription) rebuild(st *cursorState, now int64) error {
 	}
 	// Read ahead now, so leases recorded after the snapshot are held again
 	// (and their timers run) before anyone asks.
-	if err := s.fill(now); err != nil {
+	if err := s.fill(now, true); err != nil {
 		return err
 	}
 	s.signal()

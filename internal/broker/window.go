@@ -443,8 +443,11 @@ func (s *subscription) sweep(now int64) {
 }
 
 // fill reads the partitions past each one's read position into the window,
-// up to the lookahead.
-func (s *subscription) fill(now int64) error {
+// up to the lookahead. With full false (a fetch), a partition whose window
+// is still at least half full is left to the filler goroutine instead
+// (fillAhead), which reads it outside the fetch's critical path and the
+// subscription's lock; fill only kicks it.
+func (s *subscription) fill(now int64, full bool) error {
 	t := s.t
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -456,15 +459,23 @@ func (s *subscription) fill(now int64) error {
 	}
 	limit := s.lookahead()
 	shared := len(t.subs) > 1
+	kick := false
 	for p, sp := range s.parts {
 		l := t.parts[p]
 		cache := t.caches[p]
+		if !full && s.started && sp.counted >= limit/2 {
+			kick = kick || (sp.counted < limit && sp.readPos < l.Next())
+			continue
+		}
 		for sp.counted < limit && sp.readPos < l.Next() {
 			if shared {
 				s.evBuf = cache.run(sp.readPos, l.Next(), 2048, s.evBuf[:0])
 				if len(s.evBuf) > 0 {
 					for _, ev := range s.evBuf {
 						s.scanRecord(p, sp, nil, ev, now)
+					}
+					if h := s.b.fillHook; h != nil {
+						h(false, sp.readPos, s.evBuf[len(s.evBuf)-1].Offset+1)
 					}
 					sp.readPos = s.evBuf[len(s.evBuf)-1].Offset + 1
 					clear(s.evBuf)
@@ -507,9 +518,15 @@ func (s *subscription) fill(now int64) error {
 					s.scanRecord(p, sp, &s.recBuf[i], nil, now)
 				}
 			}
+			if h := s.b.fillHook; h != nil {
+				h(false, sp.readPos, s.recBuf[len(s.recBuf)-1].Offset+1)
+			}
 			sp.readPos = s.recBuf[len(s.recBuf)-1].Offset + 1
 		}
 		clear(s.recBuf)
+	}
+	if kick {
+		s.kickFiller()
 	}
 	return nil
 }

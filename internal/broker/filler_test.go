@@ -1,0 +1,165 @@
+package broker
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/cloudevent"
+)
+
+// fillLog records the reads into a subscription's window (fillHook).
+type fillLog struct {
+	mu    sync.Mutex
+	reads []fillRead
+	more  chan struct{}
+}
+
+type fillRead struct {
+	background bool
+	from, to   int64
+}
+
+func watchFills(e *env) *fillLog {
+	fl := &fillLog{more: make(chan struct{}, 1)}
+	e.b.fillHook = func(background bool, from, to int64) {
+		fl.mu.Lock()
+		fl.reads = append(fl.reads, fillRead{background, from, to})
+		fl.mu.Unlock()
+		select {
+		case fl.more <- struct{}{}:
+		default:
+		}
+	}
+	return fl
+}
+
+func (fl *fillLog) take() []fillRead {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	r := fl.reads
+	fl.reads = nil
+	return r
+}
+
+// waitBackground waits for a background read that reaches at least to.
+func (fl *fillLog) waitBackground(t *testing.T, to int64) []fillRead {
+	t.Helper()
+	var seen []fillRead
+	deadline := time.After(10 * time.Second)
+	for {
+		for _, r := range fl.take() {
+			seen = append(seen, r)
+			if r.background && r.to >= to {
+				return seen
+			}
+		}
+		select {
+		case <-fl.more:
+		case <-deadline:
+			t.Fatalf("no background read up to offset %d; reads: %+v", to, seen)
+		}
+	}
+}
+
+func manyEvents(n int) []cloudevent.Event {
+	evs := make([]cloudevent.Event, n)
+	for i := range evs {
+		evs[i] = ev(fmt.Sprint(i))
+	}
+	return evs
+}
+
+// A fetch fills a window below half its read-ahead itself; one at least
+// half full it leaves to the filler goroutine, which reads the rest
+// outside the fetch.
+func TestTheFillerReadsAheadOfTheFetches(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{Partitions: 1})
+	// MaxInFlight 16: a read-ahead of 256 events, half of it 128.
+	e.createSub("t", "s", SubscriptionConfig{MaxInFlight: 16})
+	s, err := e.b.sub("t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.parts[0].counted
+	}
+	fl := watchFills(e)
+	// 2 KiB events: one read of the log (256 KiB) brings ~120 of them.
+	for i := 0; i < 1000; i += 100 {
+		evs := manyEvents(100)
+		for j := range evs {
+			evs[j].ID = fmt.Sprint(i + j)
+			evs[j].Data = make([]byte, 2048)
+		}
+		e.publish("t", evs...)
+	}
+	if ds := e.poll("t", "s", "c", 16); len(ds) != 16 {
+		t.Fatalf("first fetch got %d events, want 16", len(ds))
+	} else {
+		e.ack("t", "s", ds...)
+	}
+	reads := fl.take()
+	if len(reads) == 0 || reads[0].background || reads[0].from != 0 {
+		t.Fatalf("the first fetch (an empty window) did not read the log itself: %+v", reads)
+	}
+	readTo := reads[len(reads)-1].to
+	// Consume until the window is short of its read-ahead, but still more
+	// than half full: the next fetch must leave the reading to the filler.
+	for counted() >= s.lookahead() {
+		ds := e.poll("t", "s", "c", 16)
+		if len(ds) == 0 {
+			t.Fatal("nothing to fetch")
+		}
+		e.ack("t", "s", ds...)
+	}
+	if c := counted(); c < s.lookahead()/2 {
+		t.Fatalf("the window fell to %d, below half", c)
+	}
+	if reads := fl.take(); len(reads) > 0 {
+		t.Fatalf("reads while the window was full: %+v", reads)
+	}
+	e.poll("t", "s", "c", 16)
+	for _, r := range fl.waitBackground(t, readTo+1) {
+		if !r.background {
+			t.Fatalf("a fetch read the log with its window at least half full: %+v", r)
+		}
+	}
+	if c := counted(); c < s.lookahead() {
+		t.Fatalf("after the filler the window holds %d, want at least %d", c, s.lookahead())
+	}
+}
+
+// Fetches and the filler together deliver every event of a backlog once,
+// in log order.
+func TestTheFillerAndFetchesDeliverEveryEventOnceInOrder(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{Partitions: 1})
+	e.createSub("t", "s", SubscriptionConfig{MaxInFlight: 64})
+	const total = 5000
+	for i := 0; i < total; i += 1000 {
+		e.publish("t", manyEvents(total)[i:i+1000]...)
+	}
+	next := int64(0)
+	deadline := time.Now().Add(20 * time.Second)
+	for next < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered up to offset %d of %d", next, total)
+		}
+		ds := e.poll("t", "s", "c", 64)
+		for _, d := range ds {
+			if d.Event.Offset != next {
+				t.Fatalf("got offset %d, want %d", d.Event.Offset, next)
+			}
+			next++
+		}
+		e.ack("t", "s", ds...)
+	}
+	if ds := e.poll("t", "s", "c", 64); len(ds) != 0 {
+		t.Fatalf("%d more deliveries after all %d were acked", len(ds), total)
+	}
+}
