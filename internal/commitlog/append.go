@@ -150,11 +150,14 @@ func (l *Log) append(ctx context.Context, recs []Record, unsynced bool, queued f
 		l.sendMu.RUnlock()
 		return 0, ErrClosed
 	}
-	if l.writeInline(req) {
-		l.sendMu.RUnlock()
+	if w, lead, ok := l.writeInline(req); ok {
 		if queued != nil {
 			queued()
 		}
+		if lead {
+			l.syncGroups([]written{w})
+		}
+		l.sendMu.RUnlock()
 	} else {
 		l.queuedN.Add(1)
 		select {
@@ -225,7 +228,7 @@ func (l *Log) writer() {
 			buf, w = l.write(group, buf[:0])
 			l.queuedN.Add(-int64(len(group)))
 			w.group = answerWritten(w.group, w.err)
-			l.syncCh <- w
+			l.toSyncer(w)
 			l.wmu.Unlock()
 			if cap(buf) > 2*maxGroupBytes {
 				buf = nil
@@ -237,26 +240,42 @@ func (l *Log) writer() {
 }
 
 // writeInline writes req on the calling goroutine, as the writer would
-// have, when nothing is queued for the writer and no one is writing; it
+// have, when nothing is queued for the writer and no one is writing; ok
 // reports whether it did. It saves the two goroutine hand-offs (to the
 // writer and back) that cost an idle log tens of microseconds on a busy
 // machine. Order holds: an append queued before (queuedN counts it until
 // it is written) sends this one to the writer too. The caller holds
-// sendMu.RLock, so Close waits for it. The fsync stays with the syncer, so
-// everything written while one runs still shares the next.
-func (l *Log) writeInline(req *appendRequest) bool {
+// sendMu.RLock, so Close waits for it.
+//
+// With lead, the caller also makes the batch durable and visible itself
+// (syncGroups), saving the hand-offs to the syncer and back: it leads when
+// no written group is waiting for its fsync (syncing is 0), so nothing
+// earlier is left unpublished. Batches written while it fsyncs go to the
+// syncer, which fsyncs them together after it (fsyncMu): group commit is
+// unchanged.
+func (l *Log) writeInline(req *appendRequest) (w written, lead, ok bool) {
 	if l.queuedN.Load() > 0 || !l.wmu.TryLock() {
-		return false
+		return written{}, false, false
 	}
 	defer l.wmu.Unlock()
 	if l.queuedN.Load() > 0 {
-		return false
+		return written{}, false, false
 	}
 	group := [1]*appendRequest{req}
-	_, w := l.write(group[:], nil)
+	_, w = l.write(group[:], nil)
 	w.group = answerWritten(w.group, w.err)
+	if len(w.group) > 0 && l.opts.Sync != SyncInterval && l.syncing.CompareAndSwap(0, 1) {
+		return w, true, true
+	}
+	l.toSyncer(w)
+	return written{}, false, true
+}
+
+// toSyncer hands a written group to the syncer; the caller holds wmu, so
+// groups reach it in the order they were written.
+func (l *Log) toSyncer(w written) {
+	l.syncing.Add(1)
 	l.syncCh <- w
-	return true
 }
 
 // answerWritten answers the AppendUnsynced requests of a group that has
@@ -340,35 +359,50 @@ func (l *Log) syncer() {
 			lazyTimer.Stop()
 			lazyDue = nil
 		}
-		err := l.failure()
-		if err == nil && l.opts.Sync == SyncAlways {
-			var synced *segment
-			for _, w := range pending {
-				if w.err == nil && w.seg != synced {
-					if serr := w.seg.file.Sync(); serr != nil {
-						err = l.fail(serr)
-						break
-					}
-					synced = w.seg
-				}
-			}
-		}
-		for _, w := range pending {
-			werr := w.err
-			if werr == nil && err != nil {
-				werr = err
-			}
-			if werr == nil {
-				l.publish(w.seg, w.end, w.next)
-				dirty = true
-			}
-			for _, r := range w.group {
-				r.answer(werr)
-			}
+		if l.syncGroups(pending) {
+			dirty = true
 		}
 		clear(pending)
 		pending = pending[:0]
 	}
+}
+
+// syncGroups makes written groups durable (under SyncAlways, one fsync per
+// segment for all of them), then visible to readers, then answers their
+// appenders; it reports whether it published any. The syncer and a
+// leading appender (writeInline) take turns here (fsyncMu): two fsyncs of
+// one file at once could each miss the other's error.
+func (l *Log) syncGroups(groups []written) (published bool) {
+	l.fsyncMu.Lock()
+	defer l.fsyncMu.Unlock()
+	defer l.syncing.Add(-int32(len(groups)))
+	err := l.failure()
+	if err == nil && l.opts.Sync == SyncAlways {
+		var synced *segment
+		for _, w := range groups {
+			if w.err == nil && w.seg != synced {
+				if serr := w.seg.file.Sync(); serr != nil {
+					err = l.fail(serr)
+					break
+				}
+				synced = w.seg
+			}
+		}
+	}
+	for _, w := range groups {
+		werr := w.err
+		if werr == nil && err != nil {
+			werr = err
+		}
+		if werr == nil {
+			l.publish(w.seg, w.end, w.next)
+			published = true
+		}
+		for _, r := range w.group {
+			r.answer(werr)
+		}
+	}
+	return published
 }
 
 // waited reports whether an appender waits for one of the groups: only

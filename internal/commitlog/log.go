@@ -28,6 +28,10 @@ type Log struct {
 	wmu       sync.Mutex
 	writeNext int64        // offset after the last written record
 	queuedN   atomic.Int64 // requests sent or being sent to appendCh, not yet written
+	// syncing counts written groups not yet made durable and answered (by
+	// the syncer or a leading appender); fsyncMu makes them take turns.
+	syncing atomic.Int32
+	fsyncMu sync.Mutex
 
 	appendCh chan *appendRequest
 	syncCh   chan written

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -445,5 +446,109 @@ func TestAppendUnsyncedAsyncAnswersOnce(t *testing.T) {
 		if !errors.Is(err, ErrClosed) {
 			t.Fatalf("a batch failed with %v, want ErrClosed or success", err)
 		}
+	}
+}
+
+// An Append to a log with no fsync pending is made durable by its caller
+// (no hand-off to the syncer and back); one written while such an fsync
+// runs goes to the syncer, which fsyncs only after it (two fsyncs of a
+// file at once could each miss the other's error).
+func TestAnIdleLogIsFsyncedByItsAppender(t *testing.T) {
+	fs := vfs.NewFaulty(vfs.OS)
+	l := openLog(t, "", Options{FS: fs})
+	var mu sync.Mutex
+	var syncers []string
+	fs.SetInjector(func(op vfs.Op, _ string) vfs.Fault {
+		if op != vfs.OpSync {
+			return vfs.Fault{}
+		}
+		stack := make([]byte, 16<<10)
+		s := string(stack[:runtime.Stack(stack, false)])
+		if !strings.Contains(s, "commitlog.(*Log).syncGroups(") { // a zero fill or a roll
+			return vfs.Fault{}
+		}
+		who := "the appender"
+		if strings.Contains(s, "commitlog.(*Log).syncer(") {
+			who = "the syncer"
+		}
+		mu.Lock()
+		syncers = append(syncers, who)
+		mu.Unlock()
+		return vfs.Fault{}
+	})
+	take := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := syncers
+		syncers = nil
+		return s
+	}
+	for i := range 3 {
+		mustAppend(t, l, rec(i, 0))
+		if got := take(); len(got) != 1 || got[0] != "the appender" {
+			t.Fatalf("append %d on an idle log was fsynced by %v, want by the appender", i, got)
+		}
+	}
+	// As if an appender were in its fsync: the next append goes to the
+	// syncer, which must wait for that fsync to end.
+	l.syncing.Add(1)
+	l.fsyncMu.Lock()
+	done := make(chan error, 1)
+	go func() { _, err := l.Append(context.Background(), []Record{rec(3, 0)}); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("an append finished (%v) while another fsync was running", err)
+	case <-time.After(50 * time.Millisecond): // it waits; a bug would have finished by now
+	}
+	l.fsyncMu.Unlock()
+	l.syncing.Add(-1)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := take(); len(got) != 1 || got[0] != "the syncer" {
+		t.Fatalf("the append behind a running fsync was fsynced by %v, want by the syncer", got)
+	}
+	if l.Next() != 4 {
+		t.Fatalf("Next = %d, want 4", l.Next())
+	}
+}
+
+// Appenders racing an fsync failure: every append acknowledged is visible,
+// and nothing else is (a failed group is never published, even when
+// another fsync of the file succeeds).
+func TestConcurrentAppendsAroundAFailedFsync(t *testing.T) {
+	fs := vfs.NewFaulty(vfs.OS)
+	l := openLog(t, "", Options{FS: fs})
+	var syncs atomic.Int32
+	fs.SetInjector(func(op vfs.Op, _ string) vfs.Fault {
+		if op == vfs.OpSync && syncs.Add(1) == 40 {
+			return vfs.Fault{Err: vfs.ErrInjected}
+		}
+		return vfs.Fault{}
+	})
+	var mu sync.Mutex
+	var acked int64 // end offset of the furthest acknowledged append
+	var wg sync.WaitGroup
+	for p := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				base, err := l.Append(context.Background(), []Record{rec(p*1000+i, 0), rec(p*1000+i, 0)})
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				acked = max(acked, base+2)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if syncs.Load() < 40 {
+		t.Fatalf("only %d fsyncs", syncs.Load())
+	}
+	if l.Next() != acked {
+		t.Fatalf("Next = %d, but acknowledged appends end at %d", l.Next(), acked)
 	}
 }
