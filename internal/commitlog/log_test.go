@@ -249,26 +249,9 @@ func TestAppendQueuedFixesTheOrder(t *testing.T) {
 func TestAnIdleLogIsWrittenByItsAppender(t *testing.T) {
 	fs := vfs.NewFaulty(vfs.OS)
 	l := openLog(t, "", Options{FS: fs})
-	var mu sync.Mutex
-	var writers []string // which function wrote each batch
-	fs.SetInjector(func(op vfs.Op, _ string) vfs.Fault {
-		if op != vfs.OpWrite {
-			return vfs.Fault{}
-		}
-		stack := make([]byte, 16<<10)
-		s := string(stack[:runtime.Stack(stack, false)])
-		if !strings.Contains(s, "commitlog.(*Log).write(") { // a zero fill
-			return vfs.Fault{}
-		}
-		w := "the writer"
-		if strings.Contains(s, "commitlog.(*Log).writeInline(") {
-			w = "the appender"
-		}
-		mu.Lock()
-		writers = append(writers, w)
-		mu.Unlock()
-		return vfs.Fault{}
-	})
+	// Which goroutine wrote each batch (zero fills aside).
+	writers := watchWho(fs, vfs.OpWrite, "commitlog.(*Log).write(",
+		"commitlog.(*Log).writeInline(", "the appender", "the writer")
 	ctx := context.Background()
 	for _, tt := range []struct {
 		name   string
@@ -286,16 +269,11 @@ func TestAnIdleLogIsWrittenByItsAppender(t *testing.T) {
 			return <-written
 		}, "the writer"},
 	} {
-		mu.Lock()
-		writers = nil
-		mu.Unlock()
+		writers()
 		if err := tt.append(); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		mu.Lock()
-		got := writers
-		mu.Unlock()
-		if len(got) != 1 || got[0] != tt.want {
+		if got := writers(); len(got) != 1 || got[0] != tt.want {
 			t.Errorf("%s on an idle log was written by %v, want by %s", tt.name, got, tt.want)
 		}
 	}
@@ -456,33 +434,9 @@ func TestAppendUnsyncedAsyncAnswersOnce(t *testing.T) {
 func TestAnIdleLogIsFsyncedByItsAppender(t *testing.T) {
 	fs := vfs.NewFaulty(vfs.OS)
 	l := openLog(t, "", Options{FS: fs})
-	var mu sync.Mutex
-	var syncers []string
-	fs.SetInjector(func(op vfs.Op, _ string) vfs.Fault {
-		if op != vfs.OpSync {
-			return vfs.Fault{}
-		}
-		stack := make([]byte, 16<<10)
-		s := string(stack[:runtime.Stack(stack, false)])
-		if !strings.Contains(s, "commitlog.(*Log).syncGroups(") { // a zero fill or a roll
-			return vfs.Fault{}
-		}
-		who := "the appender"
-		if strings.Contains(s, "commitlog.(*Log).syncer(") {
-			who = "the syncer"
-		}
-		mu.Lock()
-		syncers = append(syncers, who)
-		mu.Unlock()
-		return vfs.Fault{}
-	})
-	take := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		s := syncers
-		syncers = nil
-		return s
-	}
+	// Which goroutine fsynced each group (zero fills and rolls aside).
+	take := watchWho(fs, vfs.OpSync, "commitlog.(*Log).syncGroups(",
+		"commitlog.(*Log).syncer(", "the syncer", "the appender")
 	for i := range 3 {
 		mustAppend(t, l, rec(i, 0))
 		if got := take(); len(got) != 1 || got[0] != "the appender" {
@@ -550,5 +504,38 @@ func TestConcurrentAppendsAroundAFailedFsync(t *testing.T) {
 	}
 	if l.Next() != acked {
 		t.Fatalf("Next = %d, but acknowledged appends end at %d", l.Next(), acked)
+	}
+}
+
+// watchWho makes fs record, for each op whose stack holds frame, whether
+// the stack also holds marker (named yes) or not (named no); the returned
+// function takes what was recorded so far.
+func watchWho(fs *vfs.Faulty, op vfs.Op, frame, marker, yes, no string) func() []string {
+	var mu sync.Mutex
+	var seen []string
+	fs.SetInjector(func(o vfs.Op, _ string) vfs.Fault {
+		if o != op {
+			return vfs.Fault{}
+		}
+		stack := make([]byte, 16<<10)
+		s := string(stack[:runtime.Stack(stack, false)])
+		if !strings.Contains(s, frame) {
+			return vfs.Fault{}
+		}
+		who := no
+		if strings.Contains(s, marker) {
+			who = yes
+		}
+		mu.Lock()
+		seen = append(seen, who)
+		mu.Unlock()
+		return vfs.Fault{}
+	})
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := seen
+		seen = nil
+		return s
 	}
 }
