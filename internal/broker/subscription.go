@@ -78,15 +78,15 @@ type subscription struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
+	started  bool
+	tkCtx    context.Context
+	tkCancel context.CancelFunc
 
 	// The filler goroutine (fillAhead) and what only it uses.
 	fillKick   chan struct{}
 	fillerDone chan struct{}
 	fillRecs   []commitlog.Record
 	fillEvs    []*StoredEvent
-	started    bool
-	tkCtx      context.Context
-	tkCancel   context.CancelFunc
 }
 
 // subscriptionMeta is subscription.json.
