@@ -132,6 +132,50 @@ func TestTailReplaysThenFollows(t *testing.T) {
 	}
 }
 
+// A tail of one partition reads that partition only, in offset order.
+func TestTailPartitionReadsOnlyItsPartition(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{Partitions: 2})
+	var want []string
+	for i := range 40 {
+		res := e.publish("t", ev(fmt.Sprint("e", i), fmt.Sprint("partitionkey=k", i)))
+		if res[0].Partition == 1 {
+			want = append(want, fmt.Sprint("e", i))
+		}
+	}
+	if len(want) == 0 || len(want) == 40 {
+		t.Fatalf("%d of 40 events in partition 1: the keys do not spread", len(want))
+	}
+	st, err := e.b.TailPartition(context.Background(), "t", 1, StartPosition{Kind: StartEarliest}, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		se, err := st.Next(doneCtx())
+		if err != nil {
+			break // nothing more ready
+		}
+		if se.Partition != 1 {
+			t.Fatalf("event %s from partition %d", se.Event.ID, se.Partition)
+		}
+		got = append(got, se.Event.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("tail of partition 1 = %v, want %v", got, want)
+	}
+	if st.pos[0] != 0 {
+		t.Fatalf("the tail of partition 1 read partition 0 up to %d", st.pos[0])
+	}
+	for _, tt := range []struct {
+		partition int
+		field     string
+	}{{-1, "partition"}, {2, "partition"}} {
+		_, err := e.b.TailPartition(context.Background(), "t", tt.partition, StartPosition{Kind: StartEarliest}, Filter{})
+		wantField(t, err, tt.field)
+	}
+}
+
 func TestReadOffsetsAndTimes(t *testing.T) {
 	e := newEnv(t)
 	e.createTopic("t", TopicConfig{})

@@ -21,6 +21,7 @@ type Stream struct {
 	b      *Broker
 	t      *topic
 	filter Filter
+	only   int // the one partition read (TailPartition), or -1 for all
 	pos    []int64
 	next   int // partition to read next (round-robin)
 	buf    []StoredEvent
@@ -56,6 +57,19 @@ var errStreamClosed = errors.New("stream closed")
 
 // Tail opens a Stream on topic at pos, returning events that match filter.
 func (b *Broker) Tail(ctx context.Context, topic string, pos StartPosition, filter Filter) (*Stream, error) {
+	return b.tail(topic, -1, pos, filter)
+}
+
+// TailPartition is Tail of one partition: the stream reads that partition
+// only (a tail of every partition filtered to one read them all).
+func (b *Broker) TailPartition(ctx context.Context, topic string, partition int, pos StartPosition, filter Filter) (*Stream, error) {
+	if partition < 0 {
+		return nil, fieldErr("partition", "%d: must not be negative", partition)
+	}
+	return b.tail(topic, partition, pos, filter)
+}
+
+func (b *Broker) tail(topic string, only int, pos StartPosition, filter Filter) (*Stream, error) {
 	if err := b.enter(); err != nil {
 		return nil, err
 	}
@@ -70,13 +84,19 @@ func (b *Broker) Tail(ctx context.Context, topic string, pos StartPosition, filt
 	if err != nil {
 		return nil, err
 	}
-	st := &Stream{b: b, t: t, filter: filter}
+	st := &Stream{b: b, t: t, filter: filter, only: only}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	for _, l := range t.parts {
-		off, err := startOffset(l, pos)
-		if err != nil {
-			return nil, err
+	if only >= len(t.parts) {
+		return nil, fieldErr("partition", "%d: topic %q has partitions 0 to %d", only, topic, len(t.parts)-1)
+	}
+	for p, l := range t.parts {
+		off := int64(0)
+		if only < 0 || p == only {
+			var err error
+			if off, err = startOffset(l, pos); err != nil {
+				return nil, err
+			}
 		}
 		st.pos = append(st.pos, off)
 	}
@@ -161,43 +181,55 @@ func (s *Stream) readMore(now int64) (bool, error) {
 	for len(s.pos) < len(t.parts) {
 		s.pos = append(s.pos, 0)
 	}
+	if s.only >= 0 {
+		return s.readPartition(s.only, now)
+	}
 	for range len(s.pos) {
 		p := s.next
 		s.next = (s.next + 1) % len(s.pos)
-		l := t.parts[p]
-		if s.pos[p] >= l.Next() {
-			continue
+		if read, err := s.readPartition(p, now); read || err != nil {
+			return read, err
 		}
-		var err error
-		s.recs, err = l.ReadInto(s.recs[:0], s.pos[p], 256<<10)
-		var oor *commitlog.OutOfRangeError
-		if errors.As(err, &oor) && oor.Earliest > s.pos[p] {
-			s.pos[p] = oor.Earliest
-			return true, nil
-		}
+	}
+	return false, nil
+}
+
+// readPartition reads one chunk of partition p, if it has events past the
+// stream's position there; the caller holds the topic's lock.
+func (s *Stream) readPartition(p int, now int64) (bool, error) {
+	t := s.t
+	l := t.parts[p]
+	if s.pos[p] >= l.Next() {
+		return false, nil
+	}
+	var err error
+	s.recs, err = l.ReadInto(s.recs[:0], s.pos[p], 256<<10)
+	var oor *commitlog.OutOfRangeError
+	if errors.As(err, &oor) && oor.Earliest > s.pos[p] {
+		s.pos[p] = oor.Earliest
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if len(s.recs) == 0 {
+		return false, nil
+	}
+	for i := range s.recs {
+		ev, err := decodeStored(t.name, p, &s.recs[i])
 		if err != nil {
 			return false, err
 		}
-		if len(s.recs) == 0 {
+		if !s.filter.Match(ev.Event.Type, ev.Event.Subject) {
 			continue
 		}
-		for i := range s.recs {
-			ev, err := decodeStored(t.name, p, &s.recs[i])
-			if err != nil {
-				return false, err
-			}
-			if !s.filter.Match(ev.Event.Type, ev.Event.Subject) {
-				continue
-			}
-			if at, ok, err := ev.Event.DeliverAt(); err == nil && ok && at.UnixNano() > now {
-				heap.Push(&s.held, delayed{at: at.UnixNano(), ev: ev})
-				continue
-			}
-			s.buf = append(s.buf, ev)
+		if at, ok, err := ev.Event.DeliverAt(); err == nil && ok && at.UnixNano() > now {
+			heap.Push(&s.held, delayed{at: at.UnixNano(), ev: ev})
+			continue
 		}
-		s.pos[p] = s.recs[len(s.recs)-1].Offset + 1
-		clear(s.recs)
-		return true, nil
+		s.buf = append(s.buf, ev)
 	}
-	return false, nil
+	s.pos[p] = s.recs[len(s.recs)-1].Offset + 1
+	clear(s.recs)
+	return true, nil
 }

@@ -50,34 +50,15 @@ type EventStream interface {
 }
 
 // Embedded is the Backend of an embedded client: the broker itself, whose
-// Tail is narrowed to one partition on request and returned as an
-// EventStream.
+// Tail reads one partition on request (TailPartition) and is returned as
+// an EventStream.
 func Embedded(b *broker.Broker) Backend { return embedded{b} }
 
 type embedded struct{ *broker.Broker }
 
 func (e embedded) Tail(ctx context.Context, topic string, partition int, pos broker.StartPosition, filter broker.Filter) (EventStream, error) {
-	st, err := e.Broker.Tail(ctx, topic, pos, filter)
-	if err != nil {
-		return nil, err
-	}
 	if partition < 0 {
-		return st, nil
+		return e.Broker.Tail(ctx, topic, pos, filter)
 	}
-	return &partitionStream{EventStream: st, partition: partition}, nil
-}
-
-// partitionStream passes the events of one partition.
-type partitionStream struct {
-	EventStream
-	partition int
-}
-
-func (p *partitionStream) Next(ctx context.Context) (broker.StoredEvent, error) {
-	for {
-		ev, err := p.EventStream.Next(ctx)
-		if err != nil || ev.Partition == p.partition {
-			return ev, err
-		}
-	}
+	return e.Broker.TailPartition(ctx, topic, partition, pos, filter)
 }

@@ -38,9 +38,8 @@ type tailStreams struct {
 // openTail is one tail. Its mutex lets one TAIL at a time read it: a
 // broker.Stream is not safe for concurrent use.
 type openTail struct {
-	mu        sync.Mutex
-	stream    *broker.Stream
-	partition int // < 0: every partition
+	mu     sync.Mutex
+	stream *broker.Stream // of one partition when asked (TailPartition)
 }
 
 // tail answers a TAIL: it opens the tail first if asked, then waits for
@@ -94,7 +93,13 @@ func (ts *tailStreams) get(ctx context.Context, b *broker.Broker, req *wire.Tail
 		return ot, nil
 	}
 	o := req.Open
-	st, err := b.Tail(ctx, o.Topic, o.Start, o.Filter)
+	var st *broker.Stream
+	var err error
+	if o.Partition >= 0 {
+		st, err = b.TailPartition(ctx, o.Topic, int(o.Partition), o.Start, o.Filter)
+	} else {
+		st, err = b.Tail(ctx, o.Topic, o.Start, o.Filter)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +119,7 @@ func (ts *tailStreams) get(ctx context.Context, b *broker.Broker, req *wire.Tail
 	if ts.open == nil {
 		ts.open = map[uint64]*openTail{}
 	}
-	ot := &openTail{stream: st, partition: o.Partition}
+	ot := &openTail{stream: st}
 	ts.open[req.Stream] = ot
 	return ot, nil
 }
@@ -130,7 +135,7 @@ func (ts *tailStreams) close(n uint64) {
 	}
 }
 
-// read gathers up to max events of the tail's partition: it waits for the
+// read gathers up to max events of the tail: it waits for the
 // first until ctx ends, then takes only what is ready. An error after some
 // events were gathered is left for the next read.
 func (ot *openTail) read(ctx context.Context, max int) ([]broker.StoredEvent, error) {
@@ -151,9 +156,6 @@ func (ot *openTail) read(ctx context.Context, max int) ([]broker.StoredEvent, er
 				return out, nil
 			}
 			return nil, err
-		}
-		if ot.partition >= 0 && ev.Partition != ot.partition {
-			continue
 		}
 		out = append(out, ev)
 		size += len(ev.Event.Data) + 64
