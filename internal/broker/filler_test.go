@@ -135,14 +135,38 @@ func TestTheFillerReadsAheadOfTheFetches(t *testing.T) {
 }
 
 // Fetches and the filler together deliver every event of a backlog once,
-// in log order.
+// in log order; both read the log in the run.
 func TestTheFillerAndFetchesDeliverEveryEventOnceInOrder(t *testing.T) {
 	e := newEnv(t)
 	e.createTopic("t", TopicConfig{Partitions: 1})
-	e.createSub("t", "s", SubscriptionConfig{MaxInFlight: 64})
+	e.createSub("t", "s", SubscriptionConfig{MaxInFlight: 64}) // a read-ahead of 256
+	s, err := e.b.sub("t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.parts[0].counted
+	}
+	fl := watchFills(e)
 	const total = 5000
+	evs := manyEvents(total)
+	for i := range evs {
+		evs[i].Data = make([]byte, 1024) // ~240 events per read of the log
+	}
 	for i := 0; i < total; i += 1000 {
-		e.publish("t", manyEvents(total)[i:i+1000]...)
+		e.publish("t", evs[i:i+1000]...)
+	}
+	var byFetch, byFiller int
+	tally := func(reads []fillRead) {
+		for _, r := range reads {
+			if r.background {
+				byFiller++
+			} else {
+				byFetch++
+			}
+		}
 	}
 	next := int64(0)
 	deadline := time.Now().Add(20 * time.Second)
@@ -150,7 +174,13 @@ func TestTheFillerAndFetchesDeliverEveryEventOnceInOrder(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("delivered up to offset %d of %d", next, total)
 		}
+		c := counted()
 		ds := e.poll("t", "s", "c", 64)
+		if byFiller == 0 && c >= s.lookahead()/2 && c < s.lookahead() && next+int64(c) < total {
+			// That fetch kicked the filler: let it read once, so that the
+			// run mixes both paths for sure.
+			tally(fl.waitBackground(t, next+int64(c)+1))
+		}
 		for _, d := range ds {
 			if d.Event.Offset != next {
 				t.Fatalf("got offset %d, want %d", d.Event.Offset, next)
@@ -158,8 +188,13 @@ func TestTheFillerAndFetchesDeliverEveryEventOnceInOrder(t *testing.T) {
 			next++
 		}
 		e.ack("t", "s", ds...)
+		tally(fl.take())
 	}
 	if ds := e.poll("t", "s", "c", 64); len(ds) != 0 {
 		t.Fatalf("%d more deliveries after all %d were acked", len(ds), total)
+	}
+	tally(fl.take())
+	if byFetch == 0 || byFiller == 0 {
+		t.Fatalf("reads of the log: %d by fetches, %d by the filler; want both", byFetch, byFiller)
 	}
 }
