@@ -432,9 +432,9 @@ func (sc *streamConn) endTurn(w *waitingFetch) {
 	}
 }
 
-// handle answers one request on its own goroutine; w is set for a FETCH
-// or TAIL, and placed for a PUBLISH, closed once its events hold their
-// place in their partitions.
+// handle answers one request on a request goroutine (runRequests); w is
+// set for a FETCH or TAIL, and placed for a PUBLISH, closed once its
+// events hold their place in their partitions.
 func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte, placed chan struct{}) {
 	defer sc.requests.Done()
 	var reply []byte
