@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,24 +97,36 @@ func (b *Broker) sub(topicName, name string) (*subscription, error) {
 // the event is delivered again at once. Deliveries that the caller drops (its ctx ended
 // after they were leased) come back when the lease expires.
 func (b *Broker) Fetch(ctx context.Context, topic, sub, consumer string, max int) ([]Delivery, error) {
+	return b.FetchAppend(ctx, topic, sub, consumer, max, nil)
+}
+
+// FetchAppend is Fetch appending the deliveries to dst, for a caller that
+// reuses one slice across fetches: a fetch of a hundred deliveries is a
+// slice of about 30 KiB, which the garbage collector would otherwise
+// allocate, zero and sweep each time. On an error it returns dst as given.
+func (b *Broker) FetchAppend(ctx context.Context, topic, sub, consumer string, max int, dst []Delivery) ([]Delivery, error) {
 	if err := b.enter(); err != nil {
-		return nil, err
+		return dst, err
 	}
 	defer b.leave()
 	if consumer == "" || len(consumer) > maxConsumerName {
-		return nil, fieldErr("consumer", "required, at most %d bytes: name the consumer so its leases can be counted", maxConsumerName)
+		return dst, fieldErr("consumer", "required, at most %d bytes: name the consumer so its leases can be counted", maxConsumerName)
 	}
 	if max <= 0 || max > MaxFetch {
-		return nil, fieldErr("max", "%d: must be between 1 and %d", max, MaxFetch)
+		return dst, fieldErr("max", "%d: must be between 1 and %d", max, MaxFetch)
 	}
 	s, err := b.sub(topic, sub)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	return s.fetch(ctx, consumer, max)
+	ds, err := s.fetch(ctx, consumer, max, dst)
+	if err != nil {
+		return dst, err
+	}
+	return ds, nil
 }
 
-func (s *subscription) fetch(ctx context.Context, consumer string, max int) ([]Delivery, error) {
+func (s *subscription) fetch(ctx context.Context, consumer string, max int, dst []Delivery) ([]Delivery, error) {
 	triedDL := false
 	for {
 		topicChanged := s.t.changed()
@@ -154,10 +167,10 @@ func (s *subscription) fetch(ctx context.Context, consumer string, max int) ([]D
 		}
 		needDL := len(s.deadQ) > 0 // died in fill (restored exhausted entries)
 		if len(picked) > 0 {
-			ds := make([]Delivery, len(picked))
+			ds := slices.Grow(dst, len(picked))[:len(dst)+len(picked)]
 			ops := make([]op, len(picked))
 			for i, e := range picked {
-				ds[i] = Delivery{Token: formatToken(e.part, e.offset, e.lease.id), Event: *e.ev,
+				ds[len(dst)+i] = Delivery{Token: formatToken(e.part, e.offset, e.lease.id), Event: *e.ev,
 					Attempt: e.attempts, Deadline: time.Unix(0, e.lease.deadline).UTC()}
 				ops[i] = op{kind: opDeliver, part: e.part, offset: e.offset, attempts: e.attempts,
 					leaseID: e.lease.id, deadline: e.lease.deadline, consumer: consumer}

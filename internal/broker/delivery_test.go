@@ -305,3 +305,38 @@ func TestAckMany(t *testing.T) {
 		t.Fatalf("after restart got %v, want only the unacked %s", got, ds[1].Event.Event.ID)
 	}
 }
+
+// FetchAppend appends to the slice it is given, in its memory when there
+// is room (the stream server reuses one slice across fetches), and gives
+// it back unchanged when the fetch fails or finds nothing.
+func TestFetchAppendAppendsToItsSlice(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{Partitions: 1})
+	e.createSub("t", "s", SubscriptionConfig{})
+	publishN(e, "t", 3)
+	held := []Delivery{{Token: "held"}}
+	dst := append(make([]Delivery, 0, 8), held...)
+	ds, err := e.b.FetchAppend(doneCtx(), "t", "s", "c", 2, dst)
+	if err != nil || len(ds) != 3 || ds[0].Token != "held" || !slices.Equal(ids(ds[1:]), []string{"e00", "e01"}) {
+		t.Fatalf("FetchAppend = %v (%v), want the held delivery then e00, e01", ids(ds), err)
+	}
+	if &ds[0] != &dst[:1][0] {
+		t.Fatal("FetchAppend allocated a new slice although its argument had room")
+	}
+	if rest := e.poll("t", "s", "c2", 5); len(rest) != 1 {
+		t.Fatalf("another consumer got %d deliveries, want the last event", len(rest))
+	}
+	for _, tc := range []struct {
+		name    string
+		max     int
+		wantErr error
+	}{
+		{"a bad max", 0, ErrInvalid},
+		{"nothing ready", 5, context.Canceled},
+	} {
+		got, err := e.b.FetchAppend(doneCtx(), "t", "s", "c", tc.max, dst)
+		if !errors.Is(err, tc.wantErr) || len(got) != 1 || &got[0] != &dst[0] {
+			t.Errorf("%s: FetchAppend = %d deliveries (%v), want its argument back and %v", tc.name, len(got), err, tc.wantErr)
+		}
+	}
+}

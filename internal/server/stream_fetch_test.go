@@ -2,10 +2,13 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/heraldhq/herald/cloudevent"
 	"github.com/heraldhq/herald/internal/broker"
@@ -216,4 +219,88 @@ func TestSpareRequestGoroutines(t *testing.T) {
 	}
 	r.conn.Close()
 	waitForRequestGoroutines(t, 0, false, "after the connection closed")
+}
+
+// A FETCH reply is built in buffers the server reuses (deliveryPool,
+// framePool): a consumer taking a few hundred thousand events a second
+// otherwise has the server allocate, zero and sweep a slice of deliveries
+// and a frame for every fetch. Reusing them saves at least the slice of
+// deliveries per fetch, with replies small enough for the request
+// goroutine to write and large enough to go through the writer.
+func TestFetchRepliesReuseTheirBuffers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data int
+	}{{"written by the request", 16}, {"written by the writer", 1024}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pooled, frame := allocatedPerFetch(t, tc.data, true)
+			unpooled, _ := allocatedPerFetch(t, tc.data, false)
+			slice := fetchedPerRound * int(unsafe.Sizeof(broker.Delivery{}))
+			t.Logf("per fetch: %d bytes allocated reusing the buffers, %d without; deliveries %d bytes, frame %d",
+				pooled, unpooled, slice, frame)
+			if unpooled-pooled < slice {
+				t.Fatalf("reusing the reply buffers saved %d bytes per fetch of %d, less than its deliveries' %d",
+					unpooled-pooled, fetchedPerRound, slice)
+			}
+		})
+	}
+}
+
+const fetchedPerRound = 100
+
+// allocatedPerFetch runs a server in this process and returns the bytes
+// the process allocated in the fetch that allocated least of fetchedPerRound events with data
+// bytes of data each, with the reply buffers reused or not, and the size
+// of a reply.
+func allocatedPerFetch(t *testing.T, data int, reuse bool) (perFetch, frame int) {
+	t.Helper()
+	keepReplyBuffers.Store(reuse)
+	t.Cleanup(func() { keepReplyBuffers.Store(true) })
+	rs := startStreamServer(t)
+	r := openStream(t, rs.addr)
+	r.setup(t)
+	const rounds, warm = 10, 2 // 1,000 leases: the subscription's default limit
+	evs := make([]cloudevent.Event, rounds*fetchedPerRound)
+	for i := range evs {
+		evs[i] = cloudevent.Event{ID: fmt.Sprint(i), Source: "s", SpecVersion: "1.0", Type: "t",
+			Data: []byte(strings.Repeat("x", data))}
+	}
+	pub, err := wire.AppendPublish(nil, &wire.Publish{Topic: "t", Events: evs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.write(t, wire.AppendFrame(nil, wire.TypePublish, 3, pub))
+	r.frames(t, 3)
+
+	buf := make([]byte, 1<<20) // replies are read without allocating
+	fetch := func(id uint64) int {
+		r.write(t, fetchFrame(id, "c", fetchedPerRound, -1))
+		r.conn.SetReadDeadline(time.Now().Add(streamWait))
+		h, err := wire.ReadHeader(r.rd, buf)
+		if err != nil || h.Type != wire.TypeDeliveries || h.ID != id {
+			t.Fatalf("fetch %d answered %v id %d (%v), want DELIVERIES", id, h.Type, h.ID, err)
+		}
+		if _, err := io.ReadFull(r.rd, buf[:h.Len]); err != nil {
+			t.Fatal(err)
+		}
+		if n := wire.CountDeliveries(buf[:h.Len]); n != fetchedPerRound {
+			t.Fatalf("fetch %d got %d deliveries, want %d", id, n, fetchedPerRound)
+		}
+		return h.Len
+	}
+	// The least over the rounds: the window's reads ahead (the filler)
+	// and journal compactions allocate in some rounds and not others, and
+	// a sync.Pool may miss now and then (a buffer put back on one P is not
+	// always found from another).
+	var per []int
+	for i := range rounds {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		frame = fetch(uint64(10 + i))
+		runtime.ReadMemStats(&after)
+		if i >= warm {
+			per = append(per, int(after.TotalAlloc-before.TotalAlloc))
+		}
+	}
+	return slices.Min(per), frame
 }
