@@ -151,7 +151,7 @@ func newMachine(rt *rapid.T, dir string) *machine {
 	clock := newFakeClock()
 	e := &env{t: rt, dir: dir, clock: clock}
 	e.cfg = Config{DataDir: dir, Now: clock.Now, Sync: commitlog.SyncNone,
-		CompactAfter: rapid.SampledFrom([]int{0, 8}).Draw(rt, "compactAfter")}
+		CompactAfter: rapid.SampledFrom([]int{0, 8}).Draw(rt, "compactAfter"), CompactInterval: -1}
 	e.open()
 	m := &machine{e: e, byPos: map[mpos]*mevent{}}
 	m.parts = rapid.IntRange(1, modelPartitionsHi).Draw(rt, "partitions")

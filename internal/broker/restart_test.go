@@ -28,7 +28,7 @@ func TestRestartKeepsSubscriptionState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.CompactAfter = tt.compactAfter })
+			e := newEnv(t, func(c *Config) { c.CompactAfter, c.CompactInterval = tt.compactAfter, -1 })
 			e.createTopic("t", TopicConfig{Partitions: 2})
 			e.createSub("t", "s", SubscriptionConfig{AckTimeout: time.Minute, Retry: retryFast})
 			publishN(e, "t", 10)
@@ -80,7 +80,7 @@ func TestRestartKeepsSubscriptionState(t *testing.T) {
 }
 
 func TestJournalCompaction(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.CompactAfter = 4 })
+	e := newEnv(t, func(c *Config) { c.CompactAfter, c.CompactInterval = 4, -1 })
 	e.createTopic("t", TopicConfig{})
 	e.createSub("t", "s", SubscriptionConfig{})
 	publishN(e, "t", 20)
@@ -482,4 +482,45 @@ func faultyEnv(t *testing.T) (*env, *vfs.Faulty) {
 	e.createTopic("t", TopicConfig{})
 	e.createSub("t", "s", SubscriptionConfig{})
 	return e, faulty
+}
+
+// A journal that reaches CompactAfter is compacted at once the first time,
+// then at most once per CompactInterval until it holds compactCap times
+// CompactAfter changes; a failed journal is compacted at once.
+func TestCompactIntervalHoldsCompactionsBack(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CompactAfter = 4 })
+	e.createTopic("t", TopicConfig{})
+	e.createSub("t", "s", SubscriptionConfig{})
+	s, err := e.b.sub("t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.b.Close() // no timekeeper compacts behind the test's back
+	e.b = nil
+	now := monoNow()
+	for _, tc := range []struct {
+		name     string
+		ops      int64
+		last     int64 // monoNow at the last compaction; 0 for none
+		interval time.Duration
+		failed   bool
+		want     bool
+	}{
+		{"short journal", 3, 0, time.Hour, false, false},
+		{"never compacted", 4, 0, time.Hour, false, true},
+		{"compacted within the interval", 4, now, time.Hour, false, false},
+		{"just under the cap", 4*compactCap - 1, now, time.Hour, false, false},
+		{"at the cap", 4 * compactCap, now, time.Hour, false, true},
+		{"the interval passed", 4, now - int64(2*time.Hour), time.Hour, false, true},
+		{"no interval", 4, now, -1, false, true},
+		{"a failed journal", 1, now, time.Hour, true, true},
+	} {
+		s.j.ops.Store(tc.ops)
+		s.compacted.Store(tc.last)
+		s.needCompact.Store(tc.failed)
+		s.b.cfg.CompactInterval = tc.interval
+		if got := s.compactDue(); got != tc.want {
+			t.Errorf("%s: compactDue() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -73,6 +73,7 @@ type subscription struct {
 	deleted       bool
 
 	needCompact atomic.Bool // the journal failed: start a fresh one
+	compacted   atomic.Int64 // monoNow at the last compaction's cut; 0 before the first
 
 	kick     chan struct{}
 	stop     chan struct{}
@@ -372,7 +373,7 @@ func (s *subscription) journalFailed(err error) {
 	if errors.As(err, &failed) {
 		s.needCompact.Store(true)
 		s.kickTimekeeper()
-	} else if s.j.ops.Load() >= int64(s.b.cfg.CompactAfter) {
+	} else if s.compactDue() {
 		s.kickTimekeeper()
 	}
 }
@@ -386,8 +387,29 @@ func (s *subscription) maybeCompact() error {
 }
 
 func (s *subscription) compactDue() bool {
-	return s.j.ops.Load() >= int64(s.b.cfg.CompactAfter) || s.needCompact.Load()
+	if s.needCompact.Load() {
+		return true
+	}
+	ops, after := s.j.ops.Load(), int64(s.b.cfg.CompactAfter)
+	switch {
+	case ops < after:
+		return false
+	case ops >= compactCap*after || s.b.cfg.CompactInterval < 0:
+		return true
+	}
+	last := s.compacted.Load()
+	return last == 0 || time.Duration(monoNow()-last) >= s.b.cfg.CompactInterval
 }
+
+// compactCap times CompactAfter is as long as a journal grows while
+// CompactInterval holds its compaction back.
+const compactCap = 4
+
+// monoNow is the time on the monotonic clock, which the wall clock's
+// steps (and a test's fake clock, Config.Now) do not move.
+func monoNow() int64 { return int64(time.Since(monoStart)) + 1 }
+
+var monoStart = time.Now()
 
 // compact folds the journal into a snapshot. Operations wait only while
 // it cuts the journal (journal.cut); the snapshot is written after.
@@ -409,6 +431,7 @@ func (s *subscription) compact() error {
 	st := s.state()
 	s.mu.Unlock()
 	old := s.j.cut(next, gen)
+	s.compacted.Store(monoNow())
 	s.needCompact.Store(false) // a failure from here on is the new journal's
 	s.jmu.Unlock()
 	if err := s.j.settle(gen, st, old); err != nil {
