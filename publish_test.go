@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -111,5 +112,35 @@ func TestPipelinedBatchesKeepKeyOrder(t *testing.T) {
 				last[i%keys] = res
 			}
 		})
+	}
+}
+
+// The ids Publish fills in are random UUIDs (version 4, RFC 9562), distinct
+// across goroutines drawing them at once (go test -race checks the shared
+// generator's lock).
+func TestNewIDIsARandomUUIDv4(t *testing.T) {
+	uuidV4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	const goroutines, each = 4, 5000
+	ids := make([][]string, goroutines)
+	var wg sync.WaitGroup
+	for g := range ids {
+		wg.Go(func() {
+			for range each {
+				ids[g] = append(ids[g], newID())
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, some := range ids {
+		for _, id := range some {
+			if !uuidV4.MatchString(id) {
+				t.Fatalf("%q is not a UUIDv4", id)
+			}
+			if seen[id] {
+				t.Fatalf("%q drawn twice", id)
+			}
+			seen[id] = true
+		}
 	}
 }

@@ -72,7 +72,7 @@ type subscription struct {
 	closed        bool
 	deleted       bool
 
-	needCompact atomic.Bool // the journal failed: start a fresh one
+	needCompact atomic.Bool  // the journal failed: start a fresh one
 	compacted   atomic.Int64 // monoNow at the last compaction's cut; 0 before the first
 
 	kick     chan struct{}
