@@ -127,7 +127,7 @@ func (c *Client) prepare(e *Event) error {
 // newID is a random UUID (version 4): unique without coordination, so a
 // retried publish carries the id the broker deduplicates on. Its bits
 // come from idSource, a ChaCha8 generator (cryptographically strong)
-// seeded from crypto/rand: reading crypto/rand for every event took 4%
+// seeded from crypto/rand: reading crypto/rand for every event took 5%
 // of a publishing client's CPU, the generator a fifth of that.
 func newID() string {
 	var b [16]byte
