@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -119,14 +120,48 @@ func (b *Broker) FetchAppend(ctx context.Context, topic, sub, consumer string, m
 	if err != nil {
 		return dst, err
 	}
-	ds, err := s.fetch(ctx, consumer, max, dst)
+	ds, err := s.fetch(ctx, consumer, max, dst, false)
 	if err != nil {
 		return dst, err
 	}
 	return ds, nil
 }
 
-func (s *subscription) fetch(ctx context.Context, consumer string, max int, dst []Delivery) ([]Delivery, error) {
+// TryFetchAppend is FetchAppend for a caller that must not block, such as
+// the stream server's reader: it leases what is ready now and reports
+// true, or reports false, leasing nothing, when nothing is ready or the
+// subscription has dead letters to write first (a publish, which waits
+// for an fsync); the caller then fetches as usual. Its errors are
+// FetchAppend's.
+func (b *Broker) TryFetchAppend(topic, sub, consumer string, max int, dst []Delivery) ([]Delivery, bool, error) {
+	if err := b.enter(); err != nil {
+		return dst, false, err
+	}
+	defer b.leave()
+	if consumer == "" || len(consumer) > maxConsumerName || max <= 0 || max > MaxFetch {
+		return dst, false, nil // FetchAppend says what is wrong
+	}
+	s, err := b.sub(topic, sub)
+	if err != nil {
+		return dst, false, err
+	}
+	ds, err := s.fetch(context.Background(), consumer, max, dst, true)
+	switch {
+	case err == errWouldBlock:
+		return dst, false, nil
+	case err != nil:
+		return dst, false, err
+	}
+	return ds, true, nil
+}
+
+// errWouldBlock is a try fetch's answer when it would wait.
+var errWouldBlock = errors.New("the fetch would wait")
+
+// fetch leases up to max events to consumer, appended to dst. With try
+// it never waits nor writes dead letters: it returns errWouldBlock
+// instead.
+func (s *subscription) fetch(ctx context.Context, consumer string, max int, dst []Delivery, try bool) ([]Delivery, error) {
 	triedDL := false
 	for {
 		topicChanged := s.t.changed()
@@ -144,6 +179,9 @@ func (s *subscription) fetch(ctx context.Context, consumer string, max int, dst 
 			// them first so what is ready is ready now, then look again.
 			s.mu.Unlock()
 			s.jmu.RUnlock()
+			if try {
+				return nil, errWouldBlock
+			}
 			s.deadLetterNow(ctx)
 			triedDL = true
 			continue
@@ -191,6 +229,14 @@ func (s *subscription) fetch(ctx context.Context, consumer string, max int, dst 
 				return nil, err
 			}
 			return ds, nil
+		}
+		if try {
+			s.mu.Unlock()
+			s.jmu.RUnlock()
+			if needDL {
+				s.kickTimekeeper()
+			}
+			return nil, errWouldBlock
 		}
 		s.waiters++
 		wait := s.sig

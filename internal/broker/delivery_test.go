@@ -340,3 +340,49 @@ func TestFetchAppendAppendsToItsSlice(t *testing.T) {
 		}
 	}
 }
+
+// TryFetchAppend leases what is ready and never waits: with nothing ready,
+// or with dead letters to write first, it leases nothing, reports false,
+// and leaves no waiter behind.
+func TestTryFetchAppendNeverWaits(t *testing.T) {
+	e := newEnv(t)
+	e.createTopic("t", TopicConfig{Partitions: 1})
+	e.createSub("t", "s", SubscriptionConfig{})
+	s, err := e.b.sub("t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	try := func(max int) ([]Delivery, bool) {
+		t.Helper()
+		ds, ok, err := e.b.TryFetchAppend("t", "s", "c", max, nil)
+		if err != nil {
+			t.Fatalf("TryFetchAppend: %v", err)
+		}
+		return ds, ok
+	}
+	if ds, ok := try(5); ok || len(ds) != 0 {
+		t.Fatalf("with nothing published: %d deliveries, ok %v", len(ds), ok)
+	}
+	s.mu.Lock()
+	waiters := s.waiters
+	s.mu.Unlock()
+	if waiters != 0 {
+		t.Fatalf("%d waiters after a try, want none", waiters)
+	}
+	publishN(e, "t", 3)
+	s.mu.Lock()
+	s.dlInFlight++ // as if dead letters were being written
+	s.mu.Unlock()
+	if ds, ok := try(5); ok || len(ds) != 0 {
+		t.Fatalf("with dead letters to write: %d deliveries, ok %v; want to be told to fetch as usual", len(ds), ok)
+	}
+	s.mu.Lock()
+	s.dlInFlight--
+	s.mu.Unlock()
+	if ds, ok := try(2); !ok || !slices.Equal(ids(ds), []string{"e00", "e01"}) {
+		t.Fatalf("with events ready: %v, ok %v; want e00, e01", ids(ds), ok)
+	}
+	if _, _, err := e.b.TryFetchAppend("t", "missing", "c", 1, nil); !errors.Is(err, ErrSubscriptionNotFound) {
+		t.Fatalf("a missing subscription: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -225,13 +226,13 @@ func TestSpareRequestGoroutines(t *testing.T) {
 // framePool): a consumer taking a few hundred thousand events a second
 // otherwise has the server allocate, zero and sweep a slice of deliveries
 // and a frame for every fetch. Reusing them saves at least the slice of
-// deliveries per fetch, with replies small enough for the request
-// goroutine to write and large enough to go through the writer.
+// deliveries per fetch, with replies small enough to be written at once
+// and large enough to go through the writer.
 func TestFetchRepliesReuseTheirBuffers(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		data int
-	}{{"written by the request", 16}, {"written by the writer", 1024}} {
+	}{{"written at once", 16}, {"written by the writer", 1024}} {
 		t.Run(tc.name, func(t *testing.T) {
 			pooled, frame := allocatedPerFetch(t, tc.data, true)
 			unpooled, _ := allocatedPerFetch(t, tc.data, false)
@@ -248,10 +249,10 @@ func TestFetchRepliesReuseTheirBuffers(t *testing.T) {
 
 const fetchedPerRound = 100
 
-// allocatedPerFetch runs a server in this process and returns the bytes
-// the process allocated in the fetch that allocated least of fetchedPerRound events with data
-// bytes of data each, with the reply buffers reused or not, and the size
-// of a reply.
+// allocatedPerFetch runs a server in this process, fetches
+// fetchedPerRound events of data bytes each at a time, and returns the
+// least the process allocated for one fetch, with the reply buffers
+// reused or not, and the size of a reply.
 func allocatedPerFetch(t *testing.T, data int, reuse bool) (perFetch, frame int) {
 	t.Helper()
 	keepReplyBuffers.Store(reuse)
@@ -303,4 +304,44 @@ func allocatedPerFetch(t *testing.T, data int, reuse bool) (perFetch, frame int)
 		}
 	}
 	return slices.Min(per), frame
+}
+
+// A FETCH that finds events ready is answered by the connection's reader
+// (fetchNow) without a hand-off to a request goroutine; one that must
+// wait is handed off, and long-polls there.
+func TestAReadyFetchIsAnsweredByTheReader(t *testing.T) {
+	var fetches atomic.Int32
+	count := func(h wire.Header) {
+		if h.Type == wire.TypeFetch {
+			fetches.Add(1)
+		}
+	}
+	dispatchHook.Store(&count)
+	t.Cleanup(func() { dispatchHook.Store(nil) })
+	rs := startStreamServer(t)
+	r := openStream(t, rs.addr)
+	r.setup(t)
+	r.write(t, publishFrame(t, 3, 0, 10))
+	r.frames(t, 3)
+	for i := range 2 {
+		id := uint64(10 + i)
+		r.write(t, fetchFrame(id, "c", 5, streamWait))
+		if ds := deliveries(t, r.frames(t, id)[id]); len(ds) != 5 {
+			t.Fatalf("fetch %d got %d deliveries, want 5", id, len(ds))
+		}
+	}
+	if n := fetches.Load(); n != 0 {
+		t.Fatalf("%d of the fetches that found events ready went to a request goroutine, want none", n)
+	}
+	r.write(t, fetchFrame(12, "c", 5, streamWait))
+	r.send(t, wire.TypeCall, 13, callFrame(t, wire.MethodTopic, wire.TopicArgs{Name: "t"}))
+	r.frames(t, 13) // the long poll was read before the call
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches went to a request goroutine, want the one that waits", n)
+	}
+	r.write(t, publishFrame(t, 14, 10, 1))
+	got := r.frames(t, 14, 12)
+	if ds := deliveries(t, got[12]); len(ds) != 1 || ds[0].Event.Event.ID != "10" {
+		t.Fatalf("the long poll got %d deliveries, want event 10", len(ds))
+	}
 }
