@@ -71,6 +71,21 @@ func manyEvents(n int) []cloudevent.Event {
 	return evs
 }
 
+// windowOf returns subscription sub of topic and a count of the events
+// its first partition's window holds.
+func windowOf(t *testing.T, e *env, topic, sub string) (*subscription, func() int) {
+	t.Helper()
+	s, err := e.b.sub(topic, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.parts[0].counted
+	}
+}
+
 // A fetch fills a window below half its read-ahead itself; one at least
 // half full it leaves to the filler goroutine, which reads the rest
 // outside the fetch.
@@ -79,15 +94,7 @@ func TestTheFillerReadsAheadOfTheFetches(t *testing.T) {
 	e.createTopic("t", TopicConfig{Partitions: 1})
 	// MaxInFlight 16: a read-ahead of 256 events, half of it 128.
 	e.createSub("t", "s", SubscriptionConfig{MaxInFlight: 16})
-	s, err := e.b.sub("t", "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	counted := func() int {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.parts[0].counted
-	}
+	s, counted := windowOf(t, e, "t", "s")
 	fl := watchFills(e)
 	// 2 KiB events: one read of the log (256 KiB) brings ~120 of them.
 	for i := 0; i < 1000; i += 100 {
@@ -140,15 +147,7 @@ func TestTheFillerAndFetchesDeliverEveryEventOnceInOrder(t *testing.T) {
 	e := newEnv(t)
 	e.createTopic("t", TopicConfig{Partitions: 1})
 	e.createSub("t", "s", SubscriptionConfig{MaxInFlight: 64}) // a read-ahead of 256
-	s, err := e.b.sub("t", "s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	counted := func() int {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.parts[0].counted
-	}
+	s, counted := windowOf(t, e, "t", "s")
 	fl := watchFills(e)
 	const total = 5000
 	evs := manyEvents(total)
