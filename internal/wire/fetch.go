@@ -131,9 +131,12 @@ func DecodeDeliveries(b []byte, dst []broker.Delivery) ([]broker.Delivery, error
 	for d.more() {
 		tokens = append(tokens, d.bytes()...)
 		ends = append(ends, len(tokens))
-		dl := broker.Delivery{Attempt: d.int("attempt"), Deadline: d.time()}
-		dl.Event = d.stored(&topic)
-		dst = append(dst, dl)
+		// Decoded in place: a Delivery is a few hundred bytes, and
+		// building it aside cost two copies of each.
+		dst = append(dst, broker.Delivery{})
+		dl := &dst[len(dst)-1]
+		dl.Attempt, dl.Deadline = d.int("attempt"), d.time()
+		d.storedInto(&dl.Event, &topic)
 	}
 	all, start := string(tokens), 0
 	for i, end := range ends {
@@ -143,17 +146,20 @@ func DecodeDeliveries(b []byte, dst []broker.Delivery) ([]broker.Delivery, error
 	return dst, d.done()
 }
 
-// stored decodes a stored event; topic is the previous one's, reused
-// when it is the same.
-func (d *decoder) stored(topic *string) broker.StoredEvent {
+// storedInto decodes a stored event into st, in place (a StoredEvent is
+// a few hundred bytes); topic is the previous one's, reused when it is
+// the same.
+func (d *decoder) storedInto(st *broker.StoredEvent, topic *string) {
 	*topic = d.stringAs(*topic)
-	st := broker.StoredEvent{Topic: *topic, Partition: d.int("partition"), Offset: d.varint(), PublishTime: d.time()}
-	ev, err := d.event()
-	if err != nil {
+	st.Topic = *topic
+	st.Partition, st.Offset, st.PublishTime = d.int("partition"), d.varint(), d.time()
+	rec := d.bytes()
+	if d.err != nil {
+		return
+	}
+	if err := st.Event.UnmarshalBinaryShared(rec); err != nil {
 		d.fail("event: %v", err)
 	}
-	st.Event = ev
-	return st
 }
 
 // appendChunked appends n items as frames of type t for request id, each

@@ -118,17 +118,6 @@ func countRecords(b []byte) int {
 	return n
 }
 
-// event reads one length-prefixed storage record. Its Data shares the
-// payload's memory: replies are read into fresh buffers nothing reuses.
-func (d *decoder) event() (cloudevent.Event, error) {
-	var ev cloudevent.Event
-	rec := d.bytes()
-	if d.err != nil {
-		return ev, d.err
-	}
-	return ev, ev.UnmarshalBinaryShared(rec)
-}
-
 // AppendPublished appends a PUBLISHED payload for results.
 func AppendPublished(dst []byte, results []broker.PublishResult) []byte {
 	for _, r := range results {

@@ -49,7 +49,8 @@ func DecodeEvents(b []byte, dst []broker.StoredEvent) ([]broker.StoredEvent, err
 	d := decoder{b: b, what: "EVENTS"}
 	var topic string
 	for d.more() {
-		dst = append(dst, d.stored(&topic))
+		dst = append(dst, broker.StoredEvent{})
+		d.storedInto(&dst[len(dst)-1], &topic)
 	}
 	return dst, d.done()
 }
