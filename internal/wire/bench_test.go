@@ -14,15 +14,7 @@ func BenchmarkDecodeDeliveries(b *testing.B) {
 	ev.Data = make([]byte, 128)
 	ev.ID = "6e8bc430-9c3a-11d9-9669-0800200c9a66"
 	ev.Source = "herald://bench"
-	ds := make([]broker.Delivery, 100)
-	for i := range ds {
-		ds[i] = sampleDelivery(i, ev)
-	}
-	buf, err := AppendDeliveryFrames(nil, 1, ds)
-	if err != nil {
-		b.Fatal(err)
-	}
-	payload := buf[HeaderSize:]
+	ds, payload := sampleReply(b, ev, 100)
 	for b.Loop() {
 		got, err := DecodeDeliveries(payload, make([]broker.Delivery, 0, len(ds)))
 		if err != nil || len(got) != len(ds) {

@@ -68,6 +68,21 @@ func equalStored(t *testing.T, got, want broker.StoredEvent) {
 }
 
 // frames splits a byte stream into frames, failing the test on error.
+// sampleReply is n sample deliveries of ev and the payload of the one
+// DELIVERIES frame that carries them.
+func sampleReply(tb testing.TB, ev cloudevent.Event, n int) ([]broker.Delivery, []byte) {
+	tb.Helper()
+	ds := make([]broker.Delivery, n)
+	for i := range ds {
+		ds[i] = sampleDelivery(i, ev)
+	}
+	b, err := AppendDeliveryFrames(nil, 1, ds)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ds, b[HeaderSize:]
+}
+
 func frames(t *testing.T, b []byte) []Frame {
 	t.Helper()
 	r := bytes.NewReader(b)

@@ -259,15 +259,7 @@ func TestDecodeDeliveriesAllocations(t *testing.T) {
 	}
 	var decoded cloudevent.Event
 	perEvent := testing.AllocsPerRun(20, func() { _ = decoded.UnmarshalBinaryShared(rec) })
-	ds := make([]broker.Delivery, 100)
-	for i := range ds {
-		ds[i] = sampleDelivery(i, ev)
-	}
-	b, err := AppendDeliveryFrames(nil, 1, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload := frames(t, b)[0].Payload
+	ds, payload := sampleReply(t, ev, 100)
 	got := make([]broker.Delivery, 0, len(ds))
 	allocs := testing.AllocsPerRun(20, func() {
 		got, _ = DecodeDeliveries(payload, got[:0])
