@@ -127,12 +127,13 @@ func (b *Broker) FetchAppend(ctx context.Context, topic, sub, consumer string, m
 	return ds, nil
 }
 
-// TryFetchAppend is FetchAppend for a caller that must not block, such as
-// the stream server's reader: it leases what is ready now and reports
-// true, or reports false, leasing nothing, when nothing is ready or the
-// subscription has dead letters to write first (a publish, which waits
-// for an fsync); the caller then fetches as usual. Its errors are
-// FetchAppend's.
+// TryFetchAppend is FetchAppend for a caller that must not wait for
+// events, such as the stream server's reader: it leases what is ready now
+// and reports true, or reports false, leasing nothing, when nothing is
+// ready or the subscription has dead letters to write first (a publish,
+// which waits for an fsync); the caller then fetches as usual. Like any
+// fetch it may read the log into the window and wait out a compaction's
+// cut. Its errors are FetchAppend's.
 func (b *Broker) TryFetchAppend(topic, sub, consumer string, max int, dst []Delivery) ([]Delivery, bool, error) {
 	if err := b.enter(); err != nil {
 		return dst, false, err
@@ -159,8 +160,9 @@ func (b *Broker) TryFetchAppend(topic, sub, consumer string, max int, dst []Deli
 var errWouldBlock = errors.New("the fetch would wait")
 
 // fetch leases up to max events to consumer, appended to dst. With try
-// it never waits nor writes dead letters: it returns errWouldBlock
-// instead.
+// it never waits for events nor writes dead letters: it returns
+// errWouldBlock instead. (Like any fetch it may read the log into the
+// window, and wait for a compaction's cut.)
 func (s *subscription) fetch(ctx context.Context, consumer string, max int, dst []Delivery, try bool) ([]Delivery, error) {
 	triedDL := false
 	for {

@@ -608,7 +608,9 @@ func (sc *streamConn) fetch(w *waitingFetch, id uint64) ([]byte, error) {
 // a request goroutine waited for the reader to park (tens of µs under
 // load), and with the fetch answered here consume ran 332,508 -> 361,186
 // events/s (8 pairs). The reader does not wait for events: TryFetchAppend
-// neither waits nor writes dead letters. Its reply is written as any
+// neither waits for them nor writes dead letters, though like any fetch
+// it may read the log into a window running low, or wait out a
+// compaction's cut (a few ms). Its reply is written as any
 // request's (tryReply: at once when the writer is idle, else queued), so
 // a client that stops reading holds the reader in that write until the
 // write timeout, as it would hold a request goroutine.
