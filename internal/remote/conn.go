@@ -288,26 +288,29 @@ func (c *Conn) roundTrip(ctx context.Context, op string, frame []byte, want wire
 // tail). When ctx ends after the request may have been sent, it returns
 // that session with ctx's error, so the caller can undo the request.
 func (c *Conn) roundTripOn(ctx context.Context, op string, frame []byte, want wire.Type) ([][]byte, *session, error) {
-	payloads, s, _, err := c.roundTripAttempts(ctx, op, frame, want)
+	payloads, s, _, err := c.roundTripFree(ctx, op, frame, want)
 	return payloads, s, err
 }
 
-// roundTripAttempts is roundTripOn that also says how many times the
-// frame was sent: after a resend, a dead session's writer may still hold
-// the frame, so only a frame answered at its first attempt may be reused.
-func (c *Conn) roundTripAttempts(ctx context.Context, op string, frame []byte, want wire.Type) ([][]byte, *session, int, error) {
+// roundTripFree is roundTripOn that also reports whether the frame is
+// free for reuse: sent once, and its write returned (call.written, read
+// after the answer, so the writer's last read of the frame happens before
+// the caller's next write into it; the answer itself comes through the
+// socket, which orders nothing for the memory model). After a resend a
+// dead session's writer may still hold the frame.
+func (c *Conn) roundTripFree(ctx context.Context, op string, frame []byte, want wire.Type) ([][]byte, *session, bool, error) {
 	fetch := want == wire.TypeDeliveries
 	for attempt := 1; ; attempt++ {
 		s, err := c.session(ctx, op)
 		if err != nil {
-			return nil, nil, attempt, err
+			return nil, nil, false, err
 		}
 		cl, sent, err := c.send(ctx, s, op, frame)
 		if !sent {
 			continue // the session just died; this call was not sent
 		}
 		if err != nil {
-			return nil, nil, attempt, err
+			return nil, nil, false, err
 		}
 		// The frame is written or queued behind the ones sent before it,
 		// and the server takes a connection's PUBLISH frames in order: a
@@ -321,13 +324,13 @@ func (c *Conn) roundTripAttempts(ctx context.Context, op string, frame []byte, w
 			if fetch && cl.sent.Load() {
 				s.cancel(cl.id)
 			}
-			return nil, s, attempt, ctx.Err()
+			return nil, s, false, ctx.Err()
 		}
 		payloads, err := reply(op, r, want)
 		if !fetch && attempt < maxResends && notApplied(err) {
 			continue
 		}
-		return payloads, s, attempt, err
+		return payloads, s, attempt == 1 && cl.written.Load(), err
 	}
 }
 

@@ -45,7 +45,7 @@ func (c *Conn) Publish(ctx context.Context, topic string, events []cloudevent.Ev
 	if err := wire.EndFrame(frame, start); err != nil {
 		return nil, &broker.FieldError{Field: "events", Reason: err.Error(), Err: err}
 	}
-	payloads, _, attempts, err := c.roundTripAttempts(ctx, opPublish, frame, wire.TypePublished)
+	payloads, _, free, err := c.roundTripFree(ctx, opPublish, frame, wire.TypePublished)
 	if err != nil {
 		return nil, err
 	}
@@ -59,10 +59,10 @@ func (c *Conn) Publish(ctx context.Context, topic string, events []cloudevent.Ev
 	for i := range results {
 		results[i].ID = events[i].ID
 	}
-	// The server answered the frame's only sending, so every byte of it
-	// was written and nothing holds it: it can carry the next batch. (On an
-	// error, or after a resend, a writer may still hold it.)
-	if attempts == 1 && cap(frame) <= maxPooledFrame && keepPublishFrames.Load() {
+	// The server answered the frame's only sending and its write returned
+	// (roundTripFree): it can carry the next batch. (On an error, or after
+	// a resend, a writer may still hold it.)
+	if free && cap(frame) <= maxPooledFrame && keepPublishFrames.Load() {
 		frame = frame[:0]
 		publishFrames.Put(&frame)
 	}

@@ -61,6 +61,9 @@ type call struct {
 	// sent is set by the writer just before the frame goes to the socket:
 	// from then on the server may apply it.
 	sent atomic.Bool
+	// written is set by whoever wrote the frame once the write returned:
+	// from then on nothing reads frame (remote.Conn.Publish reuses it).
+	written atomic.Bool
 	// reply receives the answer or the session's failure; capacity 1.
 	reply chan result
 	// chunks collects a Continued reply; owned by the reader.
@@ -357,6 +360,7 @@ func (s *session) writeLoop() {
 	write := func(c *call) error {
 		c.sent.Store(true)
 		_, err := bw.Write(c.frame)
+		c.written.Store(true)
 		s.unwritten.Add(-1)
 		return err
 	}
@@ -413,6 +417,7 @@ func (s *session) tryWrite(c *call) bool {
 	}
 	c.sent.Store(true)
 	_, err := s.bw.Write(c.frame)
+	c.written.Store(true)
 	if err == nil {
 		err = s.bw.Flush()
 	}
