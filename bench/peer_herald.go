@@ -70,7 +70,8 @@ func (h *heraldSystem) Run(ctx context.Context, dir string, r row) (result, erro
 }
 
 // heraldBenchArgs is the `herald bench` command line for one row. Counts
-// are the measured events; herald bench does its own warm-up, if any.
+// are the measured events, and the row's warm-up goes before the clock as
+// it does for the peers (--warmup).
 func heraldBenchArgs(r row, url string, partitions int) []string {
 	n := strconv.Itoa
 	args := []string{"bench"}
@@ -83,7 +84,7 @@ func heraldBenchArgs(r row, url string, partitions int) []string {
 		args = append(args, "e2e")
 	}
 	args = append(args, "--url", url, "--topic", "bench", "--partitions", n(partitions),
-		"--size", n(r.Size), "--events", n(r.Events))
+		"--size", n(r.Size), "--events", n(r.Events), "--warmup", n(r.Warmup))
 	switch r.Workload {
 	case 1:
 		args = append(args, "--producers", n(r.Producers), "--batch", n(r.Batch))

@@ -10,12 +10,15 @@ import (
 
 // Config is one `herald bench` run.
 type Config struct {
-	Mode          string // publish, consume, e2e
-	URL           string
-	DataDir       string // in-process instead of URL
-	Topic         string
-	Size          int
-	Events        int
+	Mode    string // publish, consume, e2e
+	URL     string
+	DataDir string // in-process instead of URL
+	Topic   string
+	Size    int
+	Events  int
+	// Warmup is how many events go before the clock starts, not measured
+	// (neither counted nor in a latency), as bench/ does for the peers.
+	Warmup        int
 	Duration      time.Duration
 	Producers     int
 	Consumers     int
@@ -41,6 +44,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.Topic, "topic", "", "topic (default: a fresh one per run)")
 	fs.IntVar(&c.Size, "size", 128, "event data size in bytes")
 	fs.IntVar(&c.Events, "events", 100000, "events to send (ignored with --duration)")
+	fs.IntVar(&c.Warmup, "warmup", 0, "events before the clock starts, not measured (publish: sent and acknowledged first; consume: delivered first; e2e: the first ones at the rate)")
 	fs.DurationVar(&c.Duration, "duration", 0, "send for this long instead of --events")
 	fs.IntVar(&c.Producers, "producers", 1, "concurrent publishers")
 	fs.IntVar(&c.Consumers, "consumers", 1, "concurrent consumers (handlers) per subscription")
@@ -71,6 +75,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--size %d: must be from 0 to 1048576", c.Size)
 	case c.Events < 1 && c.Duration == 0:
 		return fmt.Errorf("--events %d: must be at least 1", c.Events)
+	case c.Warmup < 0:
+		return fmt.Errorf("--warmup %d: must not be negative", c.Warmup)
 	case c.Producers < 1 || c.Consumers < 1 || c.Batch < 1:
 		return errors.New("--producers, --consumers and --batch must be at least 1")
 	case c.Rate < 0:

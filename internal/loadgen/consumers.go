@@ -61,7 +61,8 @@ func (r *run) startSubscriptions(ctx context.Context, n int, e2e bool) (*consume
 				local, pub, del = local[:0], pub[:0], del[:0]
 			}
 			err := clients[i].Subscribe(cctx, r.cfg.Topic, fmt.Sprintf("bench-%d", i), func(_ context.Context, m *herald.Message) error {
-				if e2e && len(m.Data) >= 8 {
+				// The first --warmup deliveries are not measured.
+				if n := r.received.Add(1); e2e && n > int64(r.cfg.Warmup) && len(m.Data) >= 8 {
 					now := time.Now()
 					sent := time.Unix(0, int64(binary.BigEndian.Uint64(m.Data)))
 					mu.Lock()
@@ -73,7 +74,6 @@ func (r *run) startSubscriptions(ctx context.Context, n int, e2e bool) (*consume
 					}
 					mu.Unlock()
 				}
-				r.received.Add(1)
 				select {
 				case g.signal <- struct{}{}:
 				default:

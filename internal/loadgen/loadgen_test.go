@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,12 @@ func embedded(t *testing.T) Connect {
 
 func embeddedCounting(t *testing.T) (Connect, *atomic.Int32) {
 	t.Helper()
-	dir := t.TempDir()
+	return embeddedIn(t, t.TempDir())
+}
+
+// embeddedIn is embeddedCounting on the data directory dir.
+func embeddedIn(t *testing.T, dir string) (Connect, *atomic.Int32) {
+	t.Helper()
 	var (
 		once   sync.Once
 		client *herald.Client
@@ -114,8 +120,62 @@ func TestModes(t *testing.T) {
 	}
 }
 
+// With --warmup, every mode sends the warm-up events too (the topic holds
+// them) but counts only --events in its summary, as bench/ measures the
+// peers.
+func TestWarmupIsSentButNotMeasured(t *testing.T) {
+	const warm, events = 300, 700
+	tests := []struct {
+		args     []string
+		measured int64 // the summary's events
+	}{
+		{[]string{"publish", "--producers", "2", "--batch", "50"}, events},
+		{[]string{"publish", "--sync"}, events},
+		{[]string{"publish", "--subscriptions", "3", "--batch", "50"}, 3 * events},
+		{[]string{"consume", "--batch", "50"}, events},
+		{[]string{"e2e", "--rate", "20000"}, events},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			connect, _ := embeddedIn(t, dir)
+			args := append(tt.args, "--topic", "warm", "--partitions", "1",
+				"--events", strconv.Itoa(events), "--warmup", strconv.Itoa(warm), "--json")
+			var out, errb bytes.Buffer
+			if code := Main(context.Background(), args, connect, &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			var s Summary
+			if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+				t.Fatalf("summary: %v: %s", err, out.String())
+			}
+			if s.Events != tt.measured || s.EventsPerSec <= 0 {
+				t.Fatalf("summary counts %d events at %.0f/s, want %d measured", s.Events, s.EventsPerSec, tt.measured)
+			}
+			if got := storedEvents(t, dir, "warm"); got != warm+events {
+				t.Fatalf("the topic holds %d events, want %d warm-up + %d measured", got, warm, events)
+			}
+		})
+	}
+}
+
+// storedEvents counts the events of topic in the data directory dir.
+func storedEvents(t *testing.T, dir, topic string) int {
+	t.Helper()
+	c, err := herald.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n := 0
+	if err := c.Replay(context.Background(), topic, time.Time{}, func(*herald.Message) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestBadArgs(t *testing.T) {
-	for _, args := range [][]string{nil, {"fly"}, {"e2e"}, {"publish", "--size", "-1"}, {"publish", "--producers", "0"}, {"publish", "extra"}} {
+	for _, args := range [][]string{nil, {"fly"}, {"e2e"}, {"publish", "--size", "-1"}, {"publish", "--producers", "0"}, {"publish", "--warmup", "-1"}, {"publish", "extra"}} {
 		var out, errb bytes.Buffer
 		if code := Main(context.Background(), args, embedded(t), &out, &errb); code != 2 || errb.Len() == 0 {
 			t.Errorf("herald bench %v: exit %d, stderr %q; want 2 and a reason", args, code, errb.String())

@@ -117,34 +117,50 @@ func (r *run) payload(sendAt time.Time) []byte {
 	return b[:max(r.cfg.Size, 8)]
 }
 
+// share is producer i's part of n events (the first n mod producers
+// producers send one more).
+func (r *run) share(n, i int) int {
+	k := r.cfg.Producers
+	if i < n%k {
+		return n/k + 1
+	}
+	return n / k
+}
+
+// forever stands for an event count with --duration: the deadline ends it.
+const forever = int(^uint(0) >> 1)
+
 // perProducer splits the event count (or nothing, with --duration).
 func (r *run) perProducer(i int) int {
 	if r.cfg.Duration > 0 {
-		return int(^uint(0) >> 1)
+		return forever
 	}
-	n := r.cfg.Events / r.cfg.Producers
-	if i < r.cfg.Events%r.cfg.Producers {
-		n++
-	}
-	return n
+	return r.share(r.cfg.Events, i)
 }
 
-// produce runs the producers and returns when they have all been
-// acknowledged. Each producer keeps a window of pending publishes; with a
-// rate, sends follow a fixed schedule and latency counts from the intended
-// send time.
-func (r *run) produce(ctx context.Context) error {
+// warmUp sends each producer's share of --warmup events and waits for
+// their acknowledgements, none of them measured. It returns how many it
+// sent.
+func (r *run) warmUp(ctx context.Context) (int64, error) {
+	before := r.sent.Load()
+	err := r.produce(ctx, func(p int) int { return r.share(r.cfg.Warmup, p) }, time.Time{}, false)
+	return r.sent.Load() - before, err
+}
+
+// produce runs the producers, producer p sending count(p) events (fewer
+// if deadline, when not zero, passes first), and returns when they have
+// all been acknowledged. Each producer keeps a window of pending
+// publishes; with a rate, sends follow a fixed schedule and latency counts
+// from the intended send time. Latencies are kept only when measure is
+// set.
+func (r *run) produce(ctx context.Context, count func(p int) int, deadline time.Time, measure bool) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, r.cfg.Producers)
-	deadline := time.Time{}
-	if r.cfg.Duration > 0 {
-		deadline = time.Now().Add(r.cfg.Duration)
-	}
 	for p := 0; p < r.cfg.Producers; p++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.producer(ctx, p, deadline); err != nil {
+			if err := r.producer(ctx, p, count(p), deadline, measure); err != nil {
 				errs <- err
 			}
 		}()
@@ -159,9 +175,17 @@ type pending struct {
 	sentAt time.Time
 }
 
-func (r *run) producer(ctx context.Context, p int, deadline time.Time) error {
+// deadlineOf is when a measured phase stops sending: --duration from now,
+// or never (the zero time).
+func (r *run) deadlineOf(now time.Time) time.Time {
+	if r.cfg.Duration > 0 {
+		return now.Add(r.cfg.Duration)
+	}
+	return time.Time{}
+}
+
+func (r *run) producer(ctx context.Context, p, n int, deadline time.Time, measure bool) error {
 	c := r.producers[p%len(r.producers)]
-	n := r.perProducer(p)
 	window := make([]pending, 0, r.cfg.Batch) // as many pending as the peers in bench/ allow
 	var interval time.Duration
 	if r.cfg.Rate > 0 {
@@ -208,78 +232,114 @@ func (r *run) producer(ctx context.Context, p int, deadline time.Time) error {
 		}
 		r.sent.Add(1)
 		if len(samples) >= 1024 {
-			r.latencies.addAll(samples)
+			if measure {
+				r.latencies.addAll(samples)
+			}
 			samples = samples[:0]
 		}
 	}
 	if err := settle(len(window)); err != nil {
 		return err
 	}
-	r.latencies.addAll(samples)
+	if measure {
+		r.latencies.addAll(samples)
+	}
 	return nil
 }
 
+// publish measures publishing, with --subscriptions receiving as it goes:
+// after the warm-up (acknowledged, and received by every subscription),
+// the clock runs from the first measured send to the last ack, or with
+// subscriptions to the last delivery.
 func (r *run) publish(ctx context.Context) (Summary, error) {
 	consumers, err := r.startSubscriptions(ctx, r.cfg.Subscriptions, false)
 	if err != nil {
 		return Summary{}, err
 	}
+	defer consumers.stop()
+	warmed, err := r.warmUp(ctx)
+	if err != nil {
+		return Summary{}, fmt.Errorf("warm-up: %w", err)
+	}
+	subs := int64(r.cfg.Subscriptions)
+	if err := consumers.waitFor(ctx, warmed*subs); err != nil {
+		return Summary{}, fmt.Errorf("warm-up: %w", err)
+	}
 	start := time.Now()
-	if err := r.produce(ctx); err != nil {
-		consumers.stop()
+	if err := r.produce(ctx, r.perProducer, r.deadlineOf(start), true); err != nil {
 		return Summary{}, err
 	}
 	published := time.Since(start)
-	sent := r.sent.Load()
-	if r.cfg.Subscriptions == 0 {
+	sent := r.sent.Load() - warmed
+	if subs == 0 {
 		return r.summary(sent, published), nil
 	}
-	if err := consumers.waitFor(ctx, sent*int64(r.cfg.Subscriptions)); err != nil {
+	if err := consumers.waitFor(ctx, (warmed+sent)*subs); err != nil {
 		return Summary{}, err
 	}
 	delivered := time.Since(start)
-	consumers.stop()
-	s := r.summary(r.received.Load(), delivered)
+	s := r.summary(r.received.Load()-warmed*subs, delivered)
 	s.PublishEventsPerSec = float64(sent) / published.Seconds()
 	return s, nil
 }
 
+// consume measures draining a backlog: warm-up and measured events are
+// published first (untimed), then one subscription reads from the
+// earliest; the clock starts once the warm-up events are delivered and
+// stops at the last measured one.
 func (r *run) consume(ctx context.Context) (Summary, error) {
-	// Fill the backlog first, as fast as the client can.
-	if err := r.produce(ctx); err != nil {
+	warmed, err := r.warmUp(ctx)
+	if err != nil {
+		return Summary{}, fmt.Errorf("warm-up: %w", err)
+	}
+	if err := r.produce(ctx, r.perProducer, r.deadlineOf(time.Now()), false); err != nil {
 		return Summary{}, err
 	}
-	sent := r.sent.Load()
-	r.latencies = latencies{}
-	start := time.Now()
+	total := r.sent.Load()
 	consumers, err := r.startSubscriptions(ctx, 1, false)
 	if err != nil {
 		return Summary{}, err
 	}
-	if err := consumers.waitFor(ctx, sent); err != nil {
+	defer consumers.stop()
+	if err := consumers.waitFor(ctx, warmed); err != nil {
+		return Summary{}, fmt.Errorf("warm-up: %w", err)
+	}
+	start := time.Now()
+	if err := consumers.waitFor(ctx, total); err != nil {
 		return Summary{}, err
 	}
-	elapsed := time.Since(start)
-	consumers.stop()
-	return r.summary(sent, elapsed), nil
+	return r.summary(total-warmed, time.Since(start)), nil
 }
 
+// e2e offers --warmup plus --events events at --rate, one schedule, and
+// records the publish-to-delivery latency of all but the first --warmup
+// delivered; events/s is the measured deliveries over the time from the
+// first measured event's intended send to the last delivery.
 func (r *run) e2e(ctx context.Context) (Summary, error) {
 	consumers, err := r.startSubscriptions(ctx, 1, true)
 	if err != nil {
 		return Summary{}, err
 	}
 	start := time.Now()
-	if err := r.produce(ctx); err != nil {
+	count := func(p int) int {
+		if n := r.perProducer(p); n != forever {
+			return n + r.share(r.cfg.Warmup, p)
+		}
+		return forever
+	}
+	if err := r.produce(ctx, count, r.deadlineOf(start), true); err != nil {
 		consumers.stop()
 		return Summary{}, err
 	}
 	if err := consumers.waitFor(ctx, r.sent.Load()); err != nil {
+		consumers.stop()
 		return Summary{}, err
 	}
-	elapsed := time.Since(start)
-	consumers.stop()
-	s := r.summary(r.received.Load(), elapsed)
+	warm := int64(r.cfg.Warmup)
+	measuredFrom := start.Add(time.Duration(float64(warm) / float64(r.cfg.Rate) * float64(time.Second)))
+	elapsed := time.Since(measuredFrom)
+	consumers.stop() // the handlers' last latencies are added as they end
+	s := r.summary(max(r.received.Load()-warm, 0), elapsed)
 	s.P50us, s.P90us, s.P99us, s.P999us = consumers.lat.percentiles()
 	s.PublishLegP50us, _, s.PublishLegP99us, _ = consumers.publishLeg.percentiles()
 	s.DeliveryLegP50us, _, s.DeliveryLegP99us, _ = consumers.deliveryLeg.percentiles()
