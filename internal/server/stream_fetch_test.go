@@ -345,3 +345,50 @@ func TestAReadyFetchIsAnsweredByTheReader(t *testing.T) {
 		t.Fatalf("the long poll got %d deliveries, want event 10", len(ds))
 	}
 }
+
+// A small PUBLISH on a connection with nothing else in progress is stored
+// and answered by the reader itself (publishNow); a large one, or one
+// sent while a long poll waits on a request goroutine, is handed off.
+func TestASmallPublishOnAnIdleConnectionIsStoredByTheReader(t *testing.T) {
+	var publishes atomic.Int32
+	count := func(h wire.Header) {
+		if h.Type == wire.TypePublish {
+			publishes.Add(1)
+		}
+	}
+	dispatchHook.Store(&count)
+	t.Cleanup(func() { dispatchHook.Store(nil) })
+	rs := startStreamServer(t)
+	r := openStream(t, rs.addr)
+	r.setup(t)
+	for i := range 3 {
+		id := uint64(10 + i)
+		r.write(t, publishFrame(t, id, i, 1))
+		if f := r.frames(t, id)[id]; f.Type != wire.TypePublished {
+			t.Fatalf("publish %d answered %v", id, f.Type)
+		}
+	}
+	if n := publishes.Load(); n != 0 {
+		t.Fatalf("%d of the one-event publishes went to a request goroutine, want none", n)
+	}
+	r.write(t, publishFrame(t, 13, 3, 300)) // over publishNowMax
+	r.frames(t, 13)
+	if n := publishes.Load(); n != 1 {
+		t.Fatalf("%d publishes went to a request goroutine, want the large one", n)
+	}
+	r.write(t, fetchFrame(14, "c", 1000, streamWait))
+	if ds := deliveries(t, r.frames(t, 14)[14]); len(ds) != 303 {
+		t.Fatalf("fetched %d events, want 303", len(ds))
+	}
+	r.write(t, fetchFrame(15, "c", 5, streamWait))
+	r.send(t, wire.TypeCall, 16, callFrame(t, wire.MethodTopic, wire.TopicArgs{Name: "t"}))
+	r.frames(t, 16) // the long poll was read before the call
+	r.write(t, publishFrame(t, 17, 303, 1))
+	got := r.frames(t, 17, 15)
+	if n := publishes.Load(); n != 2 {
+		t.Fatalf("%d publishes went to a request goroutine, want also the one sent during the long poll", n)
+	}
+	if ds := deliveries(t, got[15]); len(ds) != 1 || ds[0].Event.Event.ID != "303" {
+		t.Fatalf("the long poll got %d deliveries, want event 303", len(ds))
+	}
+}
