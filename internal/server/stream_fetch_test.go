@@ -309,15 +309,23 @@ func allocatedPerFetch(t *testing.T, data int, reuse bool) (perFetch, frame int)
 // A FETCH that finds events ready is answered by the connection's reader
 // (fetchNow) without a hand-off to a request goroutine; one that must
 // wait is handed off, and long-polls there.
-func TestAReadyFetchIsAnsweredByTheReader(t *testing.T) {
-	var fetches atomic.Int32
+// countDispatched counts the frames of type typ that the server's readers
+// hand to request goroutines until the test ends.
+func countDispatched(t *testing.T, typ wire.Type) *atomic.Int32 {
+	t.Helper()
+	var n atomic.Int32
 	count := func(h wire.Header) {
-		if h.Type == wire.TypeFetch {
-			fetches.Add(1)
+		if h.Type == typ {
+			n.Add(1)
 		}
 	}
 	dispatchHook.Store(&count)
 	t.Cleanup(func() { dispatchHook.Store(nil) })
+	return &n
+}
+
+func TestAReadyFetchIsAnsweredByTheReader(t *testing.T) {
+	fetches := countDispatched(t, wire.TypeFetch)
 	rs := startStreamServer(t)
 	r := openStream(t, rs.addr)
 	r.setup(t)
@@ -350,14 +358,7 @@ func TestAReadyFetchIsAnsweredByTheReader(t *testing.T) {
 // and answered by the reader itself (publishNow); a large one, or one
 // sent while a long poll waits on a request goroutine, is handed off.
 func TestASmallPublishOnAnIdleConnectionIsStoredByTheReader(t *testing.T) {
-	var publishes atomic.Int32
-	count := func(h wire.Header) {
-		if h.Type == wire.TypePublish {
-			publishes.Add(1)
-		}
-	}
-	dispatchHook.Store(&count)
-	t.Cleanup(func() { dispatchHook.Store(nil) })
+	publishes := countDispatched(t, wire.TypePublish)
 	rs := startStreamServer(t)
 	r := openStream(t, rs.addr)
 	r.setup(t)
