@@ -96,9 +96,11 @@ func appendStored(dst []byte, st *broker.StoredEvent) ([]byte, error) {
 }
 
 // CountDeliveries is how many deliveries the DELIVERIES payload b holds,
-// found by skipping over them (no allocation), so a decoder can size its
-// slice once: a Delivery is a few hundred bytes. It checks the framing
-// only: for a payload DecodeDeliveries refuses it is just a size hint.
+// found by skipping over them without allocating: a test that measures a
+// server's allocations counts its replies with it. (The remote client no
+// longer calls it: it sizes its slice from the payload's length, which
+// costs nothing.) It checks the framing only: for a payload
+// DecodeDeliveries refuses it is just an estimate.
 func CountDeliveries(b []byte) int {
 	d := decoder{b: b, what: "DELIVERIES"}
 	n := 0
