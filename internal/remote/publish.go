@@ -62,7 +62,7 @@ func (c *Conn) Publish(ctx context.Context, topic string, events []cloudevent.Ev
 	// The server answered the frame's only sending and its write returned
 	// (roundTripFree): it can carry the next batch. (On an error, or after
 	// a resend, a writer may still hold it.)
-	if free && cap(frame) <= maxPooledFrame && keepPublishFrames.Load() {
+	if free && cap(frame) <= maxPooledFrame && !dropPublishFrames.Load() {
 		frame = frame[:0]
 		publishFrames.Put(&frame)
 	}
@@ -78,5 +78,6 @@ var publishFrames sync.Pool // of *[]byte
 
 const maxPooledFrame = 4 << 20
 
-// keepPublishFrames off is for a test that measures what the pool saves.
-var keepPublishFrames = func() *atomic.Bool { var b atomic.Bool; b.Store(true); return &b }()
+// dropPublishFrames, set by a test, turns the pool off to measure what it
+// saves.
+var dropPublishFrames atomic.Bool

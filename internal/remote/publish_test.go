@@ -27,8 +27,8 @@ func TestPublishReusesItsFrames(t *testing.T) {
 // in-process server and returns the least this process allocated for one.
 func allocatedPerPublish(t *testing.T, batch, size int, reuse bool) int {
 	t.Helper()
-	keepPublishFrames.Store(reuse)
-	t.Cleanup(func() { keepPublishFrames.Store(true) })
+	dropPublishFrames.Store(!reuse)
+	t.Cleanup(func() { dropPublishFrames.Store(false) })
 	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
 	c := dial(t, ts.url)
 	mustTopic(t, c, "t", broker.TopicConfig{Partitions: 1})

@@ -189,8 +189,9 @@ var (
 
 const maxPooledBytes = 1 << 20
 
-// keepReplyBuffers off is for a test that measures what the pools save.
-var keepReplyBuffers = func() *atomic.Bool { var b atomic.Bool; b.Store(true); return &b }()
+// dropReplyBuffers, set by a test, turns the pools off to measure what
+// they save.
+var dropReplyBuffers atomic.Bool
 
 // getFrame returns an empty buffer from framePool, or nil.
 func getFrame() []byte {
@@ -211,7 +212,7 @@ func getDeliveries() (*[]broker.Delivery, []broker.Delivery) {
 // event's memory alive.
 func putDeliveries(dp *[]broker.Delivery, ds []broker.Delivery) {
 	clear(ds)
-	if cap(ds)*int(unsafe.Sizeof(broker.Delivery{})) <= maxPooledBytes && keepReplyBuffers.Load() {
+	if cap(ds)*int(unsafe.Sizeof(broker.Delivery{})) <= maxPooledBytes && !dropReplyBuffers.Load() {
 		*dp = ds[:0]
 		deliveryPool.Put(dp)
 	}
@@ -219,7 +220,7 @@ func putDeliveries(dp *[]broker.Delivery, ds []broker.Delivery) {
 
 // putFrame returns a written reply's frames to framePool.
 func putFrame(b []byte) {
-	if cap(b) > maxPooledBytes || !keepReplyBuffers.Load() {
+	if cap(b) > maxPooledBytes || dropReplyBuffers.Load() {
 		return
 	}
 	b = b[:0]

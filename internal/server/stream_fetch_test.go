@@ -255,8 +255,8 @@ const fetchedPerRound = 100
 // reused or not, and the size of a reply.
 func allocatedPerFetch(t *testing.T, data int, reuse bool) (perFetch, frame int) {
 	t.Helper()
-	keepReplyBuffers.Store(reuse)
-	t.Cleanup(func() { keepReplyBuffers.Store(true) })
+	dropReplyBuffers.Store(!reuse)
+	t.Cleanup(func() { dropReplyBuffers.Store(false) })
 	rs := startStreamServer(t)
 	r := openStream(t, rs.addr)
 	r.setup(t)
