@@ -40,7 +40,10 @@ type Config struct {
 	// by default, one ordered log like the NATS stream and the Redis stream.
 	HeraldPartitions int
 	RedisServer      string // redis-server executable (looked up on PATH)
-	CPUProfile       string // write a CPU profile of the harness process here
+	// NATSServer, when set, is a nats-server executable: NATS then runs as
+	// its own process instead of in the harness's.
+	NATSServer string
+	CPUProfile string // write a CPU profile of the harness process here
 }
 
 var allSystems = []string{"herald", "nats", "redis"}
@@ -117,6 +120,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.HeraldBin, "herald-bin", c.HeraldBin, "use this herald binary instead of building one")
 	fs.IntVar(&c.HeraldPartitions, "herald-partitions", c.HeraldPartitions, "partitions of Herald's bench topic (1 = one ordered log, like the peers' one stream)")
 	fs.StringVar(&c.RedisServer, "redis-server", c.RedisServer, "redis-server executable")
+	fs.StringVar(&c.NATSServer, "nats-server", c.NATSServer, "run NATS as its own process from this nats-server executable (build it here with: go build -o nats-server github.com/nats-io/nats-server/v2); default: in this process")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of this process (its load generators and the in-process NATS server) to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -112,7 +112,7 @@ func setUp(ctx context.Context, cfg Config, work string, rep *report, logw io.Wr
 		}
 	}
 	if cfg.runs("nats") {
-		systems = append(systems, natsSystems(lim)...)
+		systems = append(systems, natsSystems(lim, cfg.NATSServer)...)
 	}
 	if cfg.runs("redis") {
 		rs, err := redisSystems(lim, cfg.RedisServer)

@@ -47,8 +47,9 @@ func (m machine) String() string {
 }
 
 // describeMachine reads what it can from /proc and the tools; what it
-// cannot read stays empty.
-func describeMachine(redisBin string) machine {
+// cannot read stays empty. natsBin is the nats-server executable of
+// --nats-server, or empty for the in-process server.
+func describeMachine(redisBin, natsBin string) machine {
 	m := machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), NATS: server.VERSION}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -68,6 +69,18 @@ func describeMachine(redisBin string) machine {
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if natsBin != "" {
+		m.NATS = "? (own process)"
+		if out, err := exec.Command(natsBin, "--version").Output(); err == nil {
+			v := strings.TrimSpace(string(out)) // "nats-server: v2.15.2"
+			if _, after, ok := strings.Cut(v, ": v"); ok {
+				v = after
+			}
+			m.NATS = v + " (own process)"
+		}
+	} else {
+		m.NATS += " (in process)"
 	}
 	if out, err := exec.Command(redisBin, "--version").Output(); err == nil {
 		for _, f := range strings.Fields(string(out)) {

@@ -72,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
-	m := describeMachine(cfg.RedisServer)
+	m := describeMachine(cfg.RedisServer, cfg.NATSServer)
 	m.WriteFsyncP50us = float64(rep.WriteFsync.Nanoseconds()) / 1e3
 	m.LoopbackRTTP50us = float64(rep.LoopbackRTT.Nanoseconds()) / 1e3
 	fmt.Fprintln(stdout)

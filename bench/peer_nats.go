@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +20,10 @@ import (
 
 // NATS JetStream runs in this process (nats-server as a Go module) with a
 // file store in the run's data directory, one stream with one subject, one
-// replica. Clients connect over loopback TCP like any other client.
+// replica. Clients connect over loopback TCP like any other client. With
+// --nats-server it runs as its own process instead, from that executable,
+// like Herald and redis-server: measured slower here (docs/PERFORMANCE.md),
+// so the in-process server, which the issue asks for, is NATS's better case.
 const (
 	natsStream  = "BENCH"
 	natsSubject = "bench"
@@ -31,25 +39,34 @@ const (
 )
 
 // natsSystems returns NATS JetStream with its default sync interval and
-// with sync_interval: always.
-func natsSystems(lim limits) []system {
+// with sync_interval: always: in this process, or, when bin is not empty,
+// as a process of the nats-server executable bin.
+func natsSystems(lim limits, bin string) []system {
+	label := "NATS JetStream"
+	if bin != "" {
+		label = "NATS JetStream (own process)"
+	}
+	start := func(always bool) func(context.Context, string) (broker, error) {
+		return func(ctx context.Context, dir string) (broker, error) {
+			if bin != "" {
+				return startNATSProcess(ctx, bin, dir, always)
+			}
+			return startNATS(ctx, dir, always)
+		}
+	}
 	return []system{
-		&brokerSystem{kind: "nats", label: "NATS JetStream", limits: lim,
-			durability: "fsync every 2 min (NATS default sync_interval)",
-			start: func(ctx context.Context, dir string) (broker, error) {
-				return startNATS(ctx, dir, false)
-			}},
-		&brokerSystem{kind: "nats", label: "NATS JetStream", limits: lim,
-			durability: "fsync per message (sync_interval: always)",
-			start: func(ctx context.Context, dir string) (broker, error) {
-				return startNATS(ctx, dir, true)
-			}},
+		&brokerSystem{kind: "nats", label: label, limits: lim,
+			durability: "fsync every 2 min (NATS default sync_interval)", start: start(false)},
+		&brokerSystem{kind: "nats", label: label, limits: lim,
+			durability: "fsync per message (sync_interval: always)", start: start(true)},
 	}
 }
 
 type natsBroker struct {
-	srv *server.Server
-	url string
+	srv    *server.Server // in process, or
+	cmd    *exec.Cmd      // a nats-server process
+	exited chan struct{}  // closed when cmd has exited
+	url    string
 }
 
 // startNATS starts a JetStream server on a free loopback port with its
@@ -86,6 +103,82 @@ func startNATS(ctx context.Context, dir string, always bool) (*natsBroker, error
 		b.close()
 		return nil, err
 	}
+	return b.createStream(ctx, nc)
+}
+
+// startNATSProcess runs the nats-server executable bin with the same
+// settings as startNATS, given in a configuration file in dir, on a
+// loopback port of its choosing, waits for its ready line and creates the
+// bench stream. The process gets the harness's environment, GOGC
+// included, but not a GOMAXPROCS set for the harness.
+func startNATSProcess(ctx context.Context, bin, dir string, always bool) (*natsBroker, error) {
+	conf := fmt.Sprintf("listen: \"127.0.0.1:-1\"\nserver_name: herald-bench\njetstream {\n  store_dir: %q\n", dir)
+	if always {
+		conf += "  sync_interval: always\n"
+	}
+	conf += "}\n"
+	confPath := filepath.Join(dir, "nats-server.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--config", confPath)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if os.Getenv("GOGC") == "" {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("GOGC=%d", loadGOGC))
+	}
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w (build it in bench/ with: go build -o nats-server github.com/nats-io/nats-server/v2)", bin, err)
+	}
+	b := &natsBroker{cmd: cmd, exited: make(chan struct{})}
+	ready := make(chan struct{})
+	tail := &lineTail{}
+	var addr string // written before ready is closed
+	go func() {     // drains the server's log until it exits
+		defer close(b.exited)
+		watchOutput(errPipe, tail, func(line string) bool {
+			if m := natsListening.FindStringSubmatch(line); m != nil {
+				addr = m[1]
+			}
+			return strings.Contains(line, "Server is ready") && addr != ""
+		}, ready)
+	}()
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	select {
+	case <-ready:
+	case <-b.exited:
+		b.close()
+		return nil, fmt.Errorf("%s exited before it was ready:\n%s", bin, tail)
+	case <-timer.C:
+		b.close()
+		return nil, fmt.Errorf("%s was not ready within 10s:\n%s", bin, tail)
+	case <-ctx.Done():
+		b.close()
+		return nil, ctx.Err()
+	}
+	b.url = "nats://" + addr
+	nc, err := b.connect("setup")
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	return b.createStream(ctx, nc)
+}
+
+// natsListening matches nats-server's log line that names its client port.
+var natsListening = regexp.MustCompile(`Listening for client connections on (\S+)`)
+
+// createStream creates the bench stream over nc, which it closes; it
+// closes b when that fails.
+func (b *natsBroker) createStream(ctx context.Context, nc *nats.Conn) (*natsBroker, error) {
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -108,6 +201,18 @@ func (b *natsBroker) connect(name string) (*nats.Conn, error) {
 }
 
 func (b *natsBroker) close() {
+	if b.cmd != nil {
+		// nats-server shuts down cleanly on SIGINT; a stuck one is killed.
+		_ = b.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-b.exited:
+		case <-time.After(10 * time.Second):
+			_ = b.cmd.Process.Kill()
+			<-b.exited
+		}
+		_ = b.cmd.Wait()
+		return
+	}
 	b.srv.Shutdown()
 	b.srv.WaitForShutdown()
 }

@@ -8,14 +8,16 @@ import (
 )
 
 // TestEveryPeerRunsEveryWorkload is the suite every peer passes: each
-// workload, tiny, against each peer that can run here (Redis only when
-// redis-server is installed).
+// workload, tiny, against each peer that can run here: NATS in this
+// process and as its own process (--nats-server), Redis only when
+// redis-server is installed.
 func TestEveryPeerRunsEveryWorkload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers")
 	}
 	lim := limits{maxRun: 5 * time.Second}
-	systems := natsSystems(lim)[:1]
+	systems := natsSystems(lim, "")[:1]
+	systems = append(systems, natsSystems(lim, buildNATSServer(t))[:1]...) // --nats-server
 	if _, err := exec.LookPath("redis-server"); err == nil {
 		rs, err := redisSystems(lim, "redis-server")
 		if err != nil {

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// buildNATSServer builds nats-server from this module's nats-server/v2
+// (the version go.mod pins) into a temporary directory, as
+// docs/PERFORMANCE.md tells a user to for --nats-server.
+func buildNATSServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "nats-server")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build nats-server: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestNATSRunsAsItsOwnProcess checks --nats-server's server: a child
+// process that stores the stream in the run's directory, takes a publish,
+// and is gone once closed; and a clear error from an executable that is
+// not nats-server.
+func TestNATSRunsAsItsOwnProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts nats-server")
+	}
+	bin := buildNATSServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, always := range []bool{false, true} {
+		dir := t.TempDir()
+		b, err := startNATSProcess(ctx, bin, dir, always)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.srv != nil || b.cmd == nil || b.cmd.Process.Pid == os.Getpid() {
+			t.Fatalf("always=%v: the server is not a child process", always)
+		}
+		nc, err := b.connect("test")
+		if err != nil {
+			b.close()
+			t.Fatal(err)
+		}
+		js, err := jetstream.New(nc)
+		if err == nil {
+			_, err = js.Publish(ctx, natsSubject, []byte("x"))
+		}
+		nc.Close()
+		if err != nil {
+			b.close()
+			t.Fatalf("always=%v: publish: %v", always, err)
+		}
+		conf, err := os.ReadFile(filepath.Join(dir, "nats-server.conf"))
+		if err != nil {
+			b.close()
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(conf), "sync_interval: always"); got != always {
+			t.Errorf("always=%v: configuration file has sync_interval: always %v:\n%s", always, got, conf)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "jetstream")); err != nil {
+			t.Errorf("always=%v: the store is not in the run's directory: %v", always, err)
+		}
+		b.close()
+		select {
+		case <-b.exited:
+		default:
+			t.Errorf("always=%v: close returned before nats-server exited", always)
+		}
+	}
+
+	for _, tc := range []struct{ name, bin, want string }{
+		{"exits at once", "false", "exited before it was ready"},
+		{"missing", filepath.Join(t.TempDir(), "nats-server"), "go build -o nats-server github.com/nats-io/nats-server/v2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := tc.bin
+			if p, err := exec.LookPath(bin); err == nil {
+				bin = p
+			}
+			b, err := startNATSProcess(ctx, bin, t.TempDir(), false)
+			if err == nil {
+				b.close()
+				t.Fatalf("%s started as nats-server", bin)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
