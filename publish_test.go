@@ -144,3 +144,91 @@ func TestNewIDIsARandomUUIDv4(t *testing.T) {
 		}
 	}
 }
+
+// recordingBackend keeps every event it is asked to publish.
+type recordingBackend struct {
+	remote.Backend
+	mu     sync.Mutex
+	events []cloudevent.Event
+}
+
+func (r *recordingBackend) Publish(ctx context.Context, topic string, events []cloudevent.Event) ([]broker.PublishResult, error) {
+	r.mu.Lock()
+	r.events = append(r.events, events...)
+	r.mu.Unlock()
+	return r.Backend.Publish(ctx, topic, events)
+}
+
+// WithKeyFunc keys the events published without a key, and leaves a key
+// given by the publisher, or an empty one from the function, alone.
+func TestKeyFuncKeysEventsPublishedWithoutAKey(t *testing.T) {
+	b, err := broker.Open(broker.Config{DataDir: t.TempDir(), AutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingBackend{Backend: remote.Embedded(b)}
+	o := defaultClientOptions()
+	WithKeyFunc(func(e *Event) string { return e.Subject })(&o)
+	c := newClient(rec, o)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	keyed := Event{Type: "x", Subject: "b"}
+	keyed.SetExtension(cloudevent.ExtPartitionKey, "given")
+	tests := []struct {
+		name    string
+		e       Event
+		wantKey string
+	}{
+		{"the function's key", Event{Type: "x", Subject: "a"}, "a"},
+		{"no key from the function", Event{Type: "x"}, ""},
+		{"the publisher's key", keyed, "given"},
+	}
+	for _, tc := range tests {
+		if _, err := c.PublishSync(ctx, "t", tc.e); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Publish(ctx, "t", tc.e).Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.events) != 2*len(tests) {
+		t.Fatalf("published %d events, want %d", len(rec.events), 2*len(tests))
+	}
+	for i, e := range rec.events {
+		tc := tests[i/2]
+		if got := e.Extension(cloudevent.ExtPartitionKey); got != tc.wantKey {
+			t.Errorf("%s (event %d): key %q, want %q", tc.name, i, got, tc.wantKey)
+		}
+	}
+}
+
+// Publish allocates far less than once per event: the Event stays off the
+// heap, and futures and ids are made in blocks. Each of these was an
+// allocation per event (client CPU in a one-producer publish run 0.39 →
+// 0.36 s).
+func TestPublishAllocatesLessThanOncePerEvent(t *testing.T) {
+	b, err := broker.Open(broker.Config{DataDir: t.TempDir(), AutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := defaultClientOptions()
+	WithBatching(100_000, 1<<30, time.Hour)(&o) // nothing is sent while measuring
+	c := newClient(remote.Embedded(b), o)
+	defer c.Close()
+	ctx := context.Background()
+	body := make([]byte, 128)
+	allocs := testing.AllocsPerRun(2000, func() {
+		c.Publish(ctx, "t", Event{Type: "x", Data: body})
+	})
+	// AllocsPerRun rounds down: 0 means fewer allocations than Publishes.
+	if allocs >= 1 {
+		t.Errorf("%.0f allocations per Publish, want fewer than one", allocs)
+	}
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
