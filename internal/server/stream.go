@@ -826,8 +826,11 @@ func (sc *streamConn) settle(t wire.Type, id uint64, payload []byte) ([]byte, er
 }
 
 // ackMany acks items with one journal write per subscription
-// (broker.AckMany), so a frame of acks costs one fsync, not one each, and
-// fills statuses.
+// (broker.AckMany), so a frame of acks costs one write (and a share of
+// the journal's next fsync), not one each, and fills statuses. It runs on
+// a request goroutine: settling ACK frames on the reader instead, like
+// fetchNow, delayed the next FETCH more than it saved (consume 436,973 ->
+// 422,298 events/s, 8 pairs).
 func (sc *streamConn) ackMany(items []wire.SettleItem, statuses []*wire.Error) {
 	type subKey struct{ topic, sub string }
 	groups := make(map[subKey][]int, 1)
