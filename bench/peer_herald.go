@@ -168,47 +168,24 @@ func startHerald(ctx context.Context, bin, dir string) (*heraldServer, error) {
 		return nil, fmt.Errorf("start herald serve: %w", err)
 	}
 	s := &heraldServer{cmd: cmd, exited: make(chan struct{})}
-	ready := make(chan struct{})
-	tail := &lineTail{}
 	var addr string // written before ready is closed
-	go func() {     // drains the server's log until it exits
-		defer close(s.exited)
-		watchOutput(errPipe, tail, func(line string) bool {
-			m := heraldReady.FindStringSubmatch(line)
-			if m != nil {
-				addr = strings.Trim(m[1], `"`)
-			}
-			return m != nil
-		}, ready)
-	}()
-	timer := time.NewTimer(30 * time.Second)
-	defer timer.Stop()
-	select {
-	case <-ready:
-		s.addr = addr
-		return s, nil
-	case <-s.exited:
-		s.close()
-		return nil, fmt.Errorf("herald serve exited before it was ready:\n%s", tail)
-	case <-timer.C:
-		s.close()
-		return nil, fmt.Errorf("herald serve was not ready within 30s:\n%s", tail)
-	case <-ctx.Done():
-		s.close()
-		return nil, ctx.Err()
+	ready, tail := watchChild(errPipe, s.exited, func(line string) bool {
+		m := heraldReady.FindStringSubmatch(line)
+		if m != nil {
+			addr = strings.Trim(m[1], `"`)
+		}
+		return m != nil
+	})
+	if err := awaitReady(ctx, "herald serve", ready, s.exited, 30*time.Second, tail, s.close); err != nil {
+		return nil, err
 	}
+	s.addr = addr
+	return s, nil
 }
 
 // close stops the server gracefully (SIGTERM), killing it after 30 s.
 func (s *heraldServer) close() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-	_ = s.cmd.Wait()
+	stopProcess(s.cmd, s.exited, syscall.SIGTERM, 30*time.Second)
 }
 
 // tailWriter keeps the last lines written to it.

@@ -138,31 +138,15 @@ func startNATSProcess(ctx context.Context, bin, dir string, always bool) (*natsB
 		return nil, fmt.Errorf("start %s: %w (build it in bench/ with: go build -o nats-server github.com/nats-io/nats-server/v2)", bin, err)
 	}
 	b := &natsBroker{cmd: cmd, exited: make(chan struct{})}
-	ready := make(chan struct{})
-	tail := &lineTail{}
 	var addr string // written before ready is closed
-	go func() {     // drains the server's log until it exits
-		defer close(b.exited)
-		watchOutput(errPipe, tail, func(line string) bool {
-			if m := natsListening.FindStringSubmatch(line); m != nil {
-				addr = m[1]
-			}
-			return strings.Contains(line, "Server is ready") && addr != ""
-		}, ready)
-	}()
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	select {
-	case <-ready:
-	case <-b.exited:
-		b.close()
-		return nil, fmt.Errorf("%s exited before it was ready:\n%s", bin, tail)
-	case <-timer.C:
-		b.close()
-		return nil, fmt.Errorf("%s was not ready within 10s:\n%s", bin, tail)
-	case <-ctx.Done():
-		b.close()
-		return nil, ctx.Err()
+	ready, tail := watchChild(errPipe, b.exited, func(line string) bool {
+		if m := natsListening.FindStringSubmatch(line); m != nil {
+			addr = m[1]
+		}
+		return strings.Contains(line, "Server is ready") && addr != ""
+	})
+	if err := awaitReady(ctx, bin, ready, b.exited, 10*time.Second, tail, b.close); err != nil {
+		return nil, err
 	}
 	b.url = "nats://" + addr
 	nc, err := b.connect("setup")
@@ -203,14 +187,7 @@ func (b *natsBroker) connect(name string) (*nats.Conn, error) {
 func (b *natsBroker) close() {
 	if b.cmd != nil {
 		// nats-server shuts down cleanly on SIGINT; a stuck one is killed.
-		_ = b.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-b.exited:
-		case <-time.After(10 * time.Second):
-			_ = b.cmd.Process.Kill()
-			<-b.exited
-		}
-		_ = b.cmd.Wait()
+		stopProcess(b.cmd, b.exited, os.Interrupt, 10*time.Second)
 		return
 	}
 	b.srv.Shutdown()

@@ -78,42 +78,19 @@ func startRedis(ctx context.Context, bin, dir, fsync string) (*redisBroker, erro
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
 	b := &redisBroker{cmd: cmd, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
-	ready := make(chan struct{})
-	tail := &lineTail{}
-	go func() { // drains the server's output until it exits
-		defer close(b.exited)
-		watchOutput(out, tail, func(line string) bool {
-			return strings.Contains(line, "Ready to accept connections")
-		}, ready)
-	}()
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	select {
-	case <-ready:
-		return b, nil
-	case <-b.exited:
-		b.close()
-		return nil, fmt.Errorf("redis-server exited before it was ready:\n%s", tail)
-	case <-timer.C:
-		b.close()
-		return nil, fmt.Errorf("redis-server was not ready within 10s:\n%s", tail)
-	case <-ctx.Done():
-		b.close()
-		return nil, ctx.Err()
+	ready, tail := watchChild(out, b.exited, func(line string) bool {
+		return strings.Contains(line, "Ready to accept connections")
+	})
+	if err := awaitReady(ctx, "redis-server", ready, b.exited, 10*time.Second, tail, b.close); err != nil {
+		return nil, err
 	}
+	return b, nil
 }
 
 // close stops the server: SIGTERM, then SIGKILL if it is still there
 // after 10 s.
 func (b *redisBroker) close() {
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.exited:
-	case <-time.After(10 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.exited
-	}
-	_ = b.cmd.Wait()
+	stopProcess(b.cmd, b.exited, syscall.SIGTERM, 10*time.Second)
 }
 
 func (b *redisBroker) client() *redis.Client {
