@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -180,6 +181,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRun <= 0 || c.Timeout <= 0 {
 		bad("--max-run and --timeout must be positive")
+	}
+	if c.NATSServer != "" && slices.Contains(c.Only, "nats") {
+		if _, err := exec.LookPath(c.NATSServer); err != nil {
+			bad("--nats-server %s: %v; build it here with: go build -o nats-server github.com/nats-io/nats-server/v2", c.NATSServer, err)
+		}
 	}
 	if c.MaxRun >= c.Timeout {
 		bad("--max-run %v must be shorter than --timeout %v, to leave time to drain", c.MaxRun, c.Timeout)

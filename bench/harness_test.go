@@ -135,6 +135,7 @@ func TestBadFlagsExitWithUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"--only", "kafka"}, {"--workloads", "7"}, {"--runs", "0"}, {"--batch", "0"},
 		{"--max-run", "1m", "--timeout", "30s"}, {"extra"},
+		{"--nats-server", filepath.Join(t.TempDir(), "nats-server")},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {
