@@ -462,14 +462,14 @@ func (s *subscription) redrive(ctx context.Context, ids []int64) (int, error) {
 			continue
 		}
 		for len(s.parts) <= dl.Partition {
-			s.parts = append(s.parts, &subPart{entries: map[int64]*entry{}})
+			s.parts = append(s.parts, &subPart{})
 		}
 		s.redriven[dl.ID] = true
 		ops = append(ops, op{kind: opRedrive, part: dl.Partition, offset: dl.Offset, dlqOffset: dl.ID})
 		n++
 		sp := s.parts[dl.Partition]
 		switch {
-		case sp.entries[dl.Offset] != nil:
+		case sp.entries.get(dl.Offset) != nil:
 			// Already live again (a seek rewound over it): nothing to add.
 		case dl.Offset >= sp.readPos:
 			// Not read yet: make sure the scan does not skip it.

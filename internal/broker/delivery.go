@@ -290,7 +290,7 @@ func (s *subscription) leased(token string, p int, off int64, id uint64) (*entry
 	if p >= len(s.parts) {
 		return nil, fmt.Errorf("%w: partition %d does not exist in topic %q", ErrUnknownToken, p, s.t.name)
 	}
-	e := s.parts[p].entries[off]
+	e := s.parts[p].entries.get(off)
 	if e == nil || e.lease == nil || e.lease.id != id {
 		return nil, fmt.Errorf("%w: token %s on %q/%q: the lease expired or the event was already settled; "+
 			"an unacked event is delivered again", ErrLeaseExpired, truncate(token, 64), s.t.name, s.name)

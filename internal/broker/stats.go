@@ -56,7 +56,7 @@ func (s *subscription) stats() SubscriptionStats {
 		if p < len(next) && next[p] > sp.readPos {
 			st.Lag += next[p] - sp.readPos
 		}
-		for _, e := range sp.entries {
+		sp.entries.each(func(e *entry) {
 			switch {
 			case e.lease != nil:
 			case e.dead:
@@ -70,7 +70,7 @@ func (s *subscription) stats() SubscriptionStats {
 					st.Lag++
 				}
 			}
-		}
+		})
 	}
 	return st
 }

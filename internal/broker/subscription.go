@@ -460,7 +460,7 @@ func (s *subscription) state() *cursorState {
 		// of states.
 		pc.scanned = sp.readPos
 		for pc.scanned > 0 {
-			if e := sp.entries[pc.scanned-1]; e == nil || !e.untouched() {
+			if e := sp.entries.get(pc.scanned - 1); e == nil || !e.untouched() {
 				break
 			}
 			pc.scanned--
@@ -473,9 +473,9 @@ func (s *subscription) state() *cursorState {
 				pc.settledAbove[off] = true
 			}
 		}
-		for _, e := range sp.entries {
+		sp.entries.each(func(e *entry) {
 			if e.offset >= pc.scanned {
-				continue
+				return
 			}
 			os := newOffState()
 			os.attempts, os.notBefore, os.lastErr, os.deadReason = e.attempts, e.notBefore, e.lastErr, e.deadReason
@@ -485,7 +485,7 @@ func (s *subscription) state() *cursorState {
 				os.lease = &l
 			}
 			pc.states[e.offset] = os
-		}
+		})
 	}
 	return st
 }
@@ -495,10 +495,10 @@ func (s *subscription) state() *cursorState {
 // the rest is read from the log by fill. The caller holds mu.
 func (s *subscription) rebuild(st *cursorState, now int64) error {
 	for _, sp := range s.parts {
-		for _, e := range sp.entries {
+		sp.entries.each(func(e *entry) {
 			e.settled = true // invalidates ready slots
 			e.timerPos = [timerKinds]int{}
-		}
+		})
 	}
 	s.parts = nil
 	s.groups = map[groupID]*group{}
@@ -523,7 +523,7 @@ func (s *subscription) rebuild(st *cursorState, now int64) error {
 	s.t.mu.RUnlock()
 	for p := range max(nparts, len(st.parts)) {
 		pc := st.part(p)
-		sp := &subPart{entries: map[int64]*entry{}, readPos: pc.scanned}
+		sp := &subPart{readPos: pc.scanned}
 		s.parts = append(s.parts, sp)
 		var below []int64
 		ov := newPartCursor(pc.scanned)

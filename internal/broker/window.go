@@ -82,7 +82,7 @@ func (e *entry) untouched() bool {
 
 // subPart is one partition of the window.
 type subPart struct {
-	entries map[int64]*entry
+	entries entryIndex
 	readPos int64 // next offset to read from the log
 	counted int
 	// overlay is durable state for offsets at or above readPos that the
@@ -296,7 +296,7 @@ func (s *subscription) exhausted(e *entry) bool {
 
 // addEntry makes a new unsettled entry live in partition sp.
 func (s *subscription) addEntry(sp *subPart, e *entry, now int64) {
-	sp.entries[e.offset] = e
+	sp.entries.put(e)
 	if e.lease != nil {
 		s.inFlight++
 		s.consumers[e.lease.consumer]++
@@ -387,8 +387,8 @@ func (s *subscription) settle(e *entry, now int64) {
 		}
 	}
 	sp := s.parts[e.part]
-	if sp.entries[e.offset] == e {
-		delete(sp.entries, e.offset)
+	if sp.entries.get(e.offset) == e {
+		sp.entries.del(e.offset)
 	}
 	if e.counted {
 		sp.counted--
@@ -455,7 +455,7 @@ func (s *subscription) fill(now int64, full bool) error {
 		return nil
 	}
 	for len(s.parts) < len(t.parts) {
-		s.parts = append(s.parts, &subPart{entries: map[int64]*entry{}})
+		s.parts = append(s.parts, &subPart{})
 	}
 	limit := s.lookahead()
 	shared := len(t.subs) > 1
@@ -552,7 +552,7 @@ func (s *subscription) scanRecord(p int, sp *subPart, r *commitlog.Record, ev *S
 		}
 		s.dropOverlayIfDone(sp)
 	}
-	if sp.entries[off] != nil {
+	if sp.entries.get(off) != nil {
 		return // redriven and already live
 	}
 	if ev == nil {
