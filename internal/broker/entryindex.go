@@ -19,9 +19,11 @@ type entryIndex struct {
 	far   map[int64]*entry
 }
 
-// ringDensity bounds how sparse the ring may grow: to span n offsets it
-// must hold at least n/ringDensity entries (or span fewer than
-// minRingSlots); otherwise entries at its low end move to the map.
+// ringDensity bounds how sparse the ring may grow: to reach past its
+// slots, the ring must hold at least one entry per ringDensity offsets it
+// would span (or span at most minRingSlots); otherwise entries at its low
+// end move to the map until it is dense enough or empty. Within the
+// slots it already has it may be sparser: they are allocated anyway.
 const (
 	ringDensity  = 4
 	minRingSlots = 1024
