@@ -143,8 +143,8 @@ func newID() string {
 	idSource.Lock()
 	if len(idSource.block) == 0 {
 		var buf [idsPerBlock * uuidLen]byte
-		for i := 0; i < idsPerBlock; i++ {
-			appendUUIDv4(buf[i*uuidLen:i*uuidLen], idSource.r)
+		for i := range idsPerBlock {
+			putUUIDv4(buf[i*uuidLen:(i+1)*uuidLen], idSource.r)
 		}
 		idSource.block = string(buf[:])
 	}
@@ -159,14 +159,13 @@ const (
 	idsPerBlock = 32 // a block is 1,152 bytes, kept while any of its ids is
 )
 
-// appendUUIDv4 writes a random version 4 UUID from r into dst's spare
-// capacity, which must hold uuidLen bytes.
-func appendUUIDv4(dst []byte, r *mrand.ChaCha8) []byte {
+// putUUIDv4 writes a random version 4 UUID from r into out, uuidLen
+// bytes.
+func putUUIDv4(out []byte, r *mrand.ChaCha8) {
 	var b [16]byte
 	r.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	out := dst[len(dst) : len(dst)+uuidLen]
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'
 	hex.Encode(out[9:13], b[4:6])
@@ -175,8 +174,7 @@ func appendUUIDv4(dst []byte, r *mrand.ChaCha8) []byte {
 	out[18] = '-'
 	hex.Encode(out[19:23], b[8:10])
 	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return dst[:len(dst)+uuidLen]
+	hex.Encode(out[24:uuidLen], b[10:])
 }
 
 var idSource = struct {

@@ -52,11 +52,7 @@ func (x *entryIndex) put(e *entry) {
 		return
 	}
 	if need := off - x.base + 1; need > int64(len(x.slots)) {
-		x.makeRoom(off)
-	}
-	if off < x.base { // makeRoom emptied the ring and restarted it past off
-		x.putFar(e)
-		return
+		x.makeRoom(off) // base stays at or below off
 	}
 	if need := int(off-x.base) + 1; need > x.span {
 		x.span = need
@@ -121,9 +117,6 @@ func (x *entryIndex) del(off int64) {
 		x.span--
 	}
 }
-
-// len is the number of entries.
-func (x *entryIndex) len() int { return x.inUse + len(x.far) }
 
 // each calls fn for every entry, in no particular order. fn must not add
 // or remove entries.
