@@ -462,7 +462,7 @@ func (b *Broker) Extend(ctx context.Context, topic, sub, token string) error {
 	}
 	_, err = s.settleOp(ctx, token, true, func(e *entry, now int64) (op, error) {
 		e.lease.deadline = now + int64(s.cfg.AckTimeout)
-		s.setTimer(e, timerLease, e.lease.deadline)
+		s.setLeaseTimer(e)
 		return op{kind: opExtend, part: e.part, offset: e.offset, leaseID: e.lease.id, deadline: e.lease.deadline}, nil
 	})
 	return err

@@ -55,6 +55,7 @@ type subscription struct {
 	ready         []*entry
 	readyHead     int
 	timers        timerHeap
+	leases        leaseQueue
 	inFlight      int
 	consumers     map[string]int
 	deadQ         []*entry
@@ -498,12 +499,14 @@ func (s *subscription) rebuild(st *cursorState, now int64) error {
 		sp.entries.each(func(e *entry) {
 			e.settled = true // invalidates ready slots
 			e.timerPos = [timerKinds]int{}
+			e.leaseSeq = 0
 		})
 	}
 	s.parts = nil
 	s.groups = map[groupID]*group{}
 	s.ready, s.readyHead = nil, 0
 	s.timers = nil
+	s.leases.reset()
 	s.inFlight = 0
 	s.consumers = map[string]int{}
 	s.deadQ = nil

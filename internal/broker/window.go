@@ -54,6 +54,7 @@ type entry struct {
 	dlIntent   int64
 	group      *group
 	timerPos   [timerKinds]int // 1 + index in the timer heap per kind; 0: none
+	leaseSeq   uint64          // its live item in the lease queue; 0: none
 	settled    bool
 	dead       bool
 	dlBusy     bool // being written to the dead-letter topic
@@ -92,9 +93,10 @@ type subPart struct {
 
 // Timer kinds: an entry has at most one pending timer of each kind, and
 // settling it removes them, so the heap never holds more than three items
-// per live entry.
+// per live entry. A lease deadline is usually in the lease queue instead
+// (leasequeue.go).
 const (
-	timerLease   = iota // its lease deadline
+	timerLease   = iota // its lease deadline, when the lease queue cannot take it
 	timerDue            // its delivery time, or the end of its backoff
 	timerRetryDL        // the next try at writing its dead letter
 	timerKinds
@@ -203,10 +205,15 @@ func (s *subscription) clearTimer(e *entry, kind int) {
 
 // nextTimer is when the timekeeper must look again (0: nothing pending).
 func (s *subscription) nextTimer() int64 {
-	if len(s.timers) == 0 {
+	switch {
+	case s.leases.len() == 0 && len(s.timers) == 0:
 		return 0
+	case s.leases.len() == 0:
+		return s.timers[0].at
+	case len(s.timers) == 0:
+		return s.leases.front().at
 	}
-	return s.timers[0].at
+	return min(s.timers[0].at, s.leases.front().at)
 }
 
 func (s *subscription) groupFor(e *entry) *group {
@@ -300,7 +307,7 @@ func (s *subscription) addEntry(sp *subPart, e *entry, now int64) {
 	if e.lease != nil {
 		s.inFlight++
 		s.consumers[e.lease.consumer]++
-		s.setTimer(e, timerLease, e.lease.deadline)
+		s.setLeaseTimer(e)
 	}
 	if e.deliverAt > now && e.attempts == 0 && e.lease == nil && e.deadReason == "" {
 		e.ev = nil
@@ -328,7 +335,7 @@ func (s *subscription) lease(e *entry, consumer string, now int64) {
 	}
 	s.inFlight++
 	s.consumers[consumer]++
-	s.setTimer(e, timerLease, e.lease.deadline)
+	s.setLeaseTimer(e)
 }
 
 func (s *subscription) unlease(e *entry) {
@@ -337,7 +344,7 @@ func (s *subscription) unlease(e *entry) {
 	}
 	c := e.lease.consumer
 	e.lease = nil
-	s.clearTimer(e, timerLease)
+	s.clearLeaseTimer(e)
 	if e.group != nil {
 		e.group.blocked--
 	}
@@ -411,9 +418,22 @@ func (s *subscription) expire(e *entry, now int64) {
 	s.considerGroup(e.group, now)
 }
 
-// sweep runs every timer that is due.
+// sweep runs every timer that is due, the heap's and the lease queue's
+// in the order of their times.
 func (s *subscription) sweep(now int64) {
-	for len(s.timers) > 0 && s.timers[0].at <= now {
+	for {
+		heapDue := len(s.timers) > 0 && s.timers[0].at <= now
+		queueDue := s.leases.len() > 0 && s.leases.front().at <= now
+		if queueDue && (!heapDue || s.leases.front().at <= s.timers[0].at) {
+			e := s.leases.pop().e
+			if !e.settled && e.lease != nil && e.lease.deadline <= now {
+				s.expire(e, now)
+			}
+			continue
+		}
+		if !heapDue {
+			return
+		}
 		it := s.timers.remove(0)
 		e := it.e
 		if e.settled {
