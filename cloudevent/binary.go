@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // The storage codec: how the broker keeps an event inside a commit-log
@@ -149,15 +150,30 @@ func varintLen(v int64) int {
 // replacing all of e. e never aliases b: the attribute strings share one
 // allocation, Data another. Errors match ErrMalformed and leave e as it
 // was.
-func (e *Event) UnmarshalBinary(b []byte) error { return e.unmarshalBinary(b, false) }
+func (e *Event) UnmarshalBinary(b []byte) error { return e.unmarshalBinary(b, copyAll) }
 
 // UnmarshalBinaryShared is UnmarshalBinary whose Data shares b's memory
 // instead of copying it: for a decoder that owns b and will not change it
 // while the event lives (a server decoding a request it just read), it
 // saves a copy of every payload.
-func (e *Event) UnmarshalBinaryShared(b []byte) error { return e.unmarshalBinary(b, true) }
+func (e *Event) UnmarshalBinaryShared(b []byte) error { return e.unmarshalBinary(b, shareData) }
 
-func (e *Event) unmarshalBinary(b []byte, share bool) error {
+// UnmarshalBinaryOwned is UnmarshalBinaryShared whose attribute strings
+// also point into b, which becomes the event's: for a decoder that made b
+// a private copy of a record for this event alone (the broker reading its
+// log), it saves the allocation and copy of the attribute text. The
+// caller must never change b, nor hand it to anything that could: the
+// strings would change with it.
+func (e *Event) UnmarshalBinaryOwned(b []byte) error { return e.unmarshalBinary(b, ownAll) }
+
+// How an unmarshalled event shares the record's memory.
+const (
+	copyAll   = iota // nothing: attribute text and Data are copies
+	shareData        // Data points into the record
+	ownAll           // Data and the attribute text point into the record
+)
+
+func (e *Event) unmarshalBinary(b []byte, share int) error {
 	if len(b) < 2 {
 		return malformed("event record is %d bytes; the shortest record is 10", len(b))
 	}
@@ -226,7 +242,12 @@ func (e *Event) unmarshalBinary(b []byte, share bool) error {
 	}
 
 	// Pass 2: build the event. One string holds all attribute text.
-	text := string(b[2:attrEnd])
+	var text string
+	if share == ownAll {
+		text = unsafe.String(unsafe.SliceData(b[2:attrEnd]), attrEnd-2)
+	} else {
+		text = string(b[2:attrEnd])
+	}
 	str := func(start, end int) string { return text[start-2 : end-2] }
 	*e = Event{
 		ID:              str(attrs[0][0], attrs[0][1]),
@@ -248,7 +269,7 @@ func (e *Event) unmarshalBinary(b []byte, share bool) error {
 		}
 	}
 	switch {
-	case dataStart >= 0 && share:
+	case dataStart >= 0 && share != copyAll:
 		e.Data = b[dataStart:dataEnd:dataEnd]
 	case dataStart >= 0:
 		e.Data = append(make([]byte, 0, dataEnd-dataStart), b[dataStart:dataEnd]...)

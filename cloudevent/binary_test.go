@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -106,6 +107,11 @@ func TestBinaryRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertEqualEvents(t, shared, e)
+			var owned Event
+			if err := owned.UnmarshalBinaryOwned(slices.Clone(b)); err != nil {
+				t.Fatal(err)
+			}
+			assertEqualEvents(t, owned, e)
 			again, _ := back.MarshalBinary()
 			if !bytes.Equal(again, b) {
 				t.Error("re-encoding the decoded event gave different bytes")
@@ -282,5 +288,48 @@ func TestUnmarshalBinarySharedSharesData(t *testing.T) {
 	}
 	if cap(shared.Data) != len(shared.Data) {
 		t.Fatalf("shared Data has capacity %d past its length %d: an append would write into the record", cap(shared.Data), len(shared.Data))
+	}
+}
+
+// UnmarshalBinaryOwned's attribute strings are the record's own memory as
+// well as its Data; UnmarshalBinaryShared's strings are a copy.
+func TestUnmarshalBinaryOwnedSharesTheAttributeText(t *testing.T) {
+	e := minimalEvent()
+	e.Type = "order.placed"
+	e.SetExtension("partitionkey", "k-1")
+	e.Data = []byte("payload")
+	b, err := e.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owned, shared Event
+	if err := owned.UnmarshalBinaryOwned(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.UnmarshalBinaryShared(b); err != nil {
+		t.Fatal(err)
+	}
+	within := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		start := uintptr(unsafe.Pointer(&b[0]))
+		return p >= start && p < start+uintptr(len(b))
+	}
+	for _, c := range []struct {
+		name          string
+		owned, shared string
+	}{
+		{"id", owned.ID, shared.ID},
+		{"type", owned.Type, shared.Type},
+		{"extension", owned.Extensions["partitionkey"], shared.Extensions["partitionkey"]},
+	} {
+		if !within(c.owned) {
+			t.Errorf("owned %s %q is a copy, not the record's memory", c.name, c.owned)
+		}
+		if within(c.shared) {
+			t.Errorf("shared %s %q points into the record; only Data may", c.name, c.shared)
+		}
+	}
+	if i := bytes.Index(b, []byte("payload")); &owned.Data[0] != &b[i] {
+		t.Error("owned Data is a copy, not the record's memory")
 	}
 }

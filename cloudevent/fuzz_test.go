@@ -157,6 +157,10 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		if err := shared.UnmarshalBinaryShared(bytes.Clone(in)); err != nil || !shared.Equal(&e) {
 			t.Fatalf("UnmarshalBinaryShared = %+v, %v; UnmarshalBinary gave %+v", shared, err, e)
 		}
+		var owned Event
+		if err := owned.UnmarshalBinaryOwned(bytes.Clone(in)); err != nil || !owned.Equal(&e) {
+			t.Fatalf("UnmarshalBinaryOwned = %+v, %v; UnmarshalBinary gave %+v", owned, err, e)
+		}
 	})
 }
 

@@ -33,8 +33,8 @@ type StoredEvent struct {
 
 // Record is the event in the storage codec exactly as stored, for a
 // reader that sends it on (the stream protocol) without encoding it
-// again; nil when the event was not read from a log. Event.Data shares its
-// memory. Both are read only.
+// again; nil when the event was not read from a log. Event.Data and the
+// event's attribute strings share its memory. All are read only.
 func (s *StoredEvent) Record() []byte { return s.record }
 
 // WithHeraldExtensions returns a copy of the event with heraldtopic,
@@ -59,12 +59,13 @@ func (s StoredEvent) WithHeraldExtensions(attempt int) cloudevent.Event {
 
 // decodeStored turns a partition record into a StoredEvent.
 func decodeStored(topic string, p int, r *commitlog.Record) (StoredEvent, error) {
-	// One copy of the record, which Data then shares: r.Value is part of a
-	// read buffer of up to a MiB, which an event kept in a subscription's
-	// window must not hold on to.
+	// One copy of the record, which Data and the attribute strings then
+	// share (nothing writes to it again): r.Value is part of a read buffer
+	// of up to a MiB, which an event kept in a subscription's window must
+	// not hold on to.
 	rec := append(make([]byte, 0, len(r.Value)), r.Value...)
 	st := StoredEvent{Topic: topic, Partition: p, Offset: r.Offset, PublishTime: time.Unix(0, r.Timestamp).UTC(), record: rec}
-	if err := st.Event.UnmarshalBinaryShared(rec); err != nil {
+	if err := st.Event.UnmarshalBinaryOwned(rec); err != nil {
 		return st, fmt.Errorf("%w: topic %q partition %d offset %d does not decode as an event: %v",
 			commitlog.ErrCorrupt, topic, p, r.Offset, err)
 	}
