@@ -1,0 +1,84 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/remote"
+)
+
+// recordedAcks is a backend that records each AckMany's tokens and acks
+// them all.
+type recordedAcks struct {
+	remote.Backend // nil: only AckMany is called
+	batches        chan []string
+}
+
+func (r *recordedAcks) AckMany(_ context.Context, _, _ string, tokens []string) ([]error, error) {
+	r.batches <- slices.Clone(tokens)
+	return make([]error, len(tokens)), nil
+}
+
+// next waits for the acker's next batch.
+func (r *recordedAcks) next(t *testing.T) []string {
+	t.Helper()
+	select {
+	case b := <-r.batches:
+		return b
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ack batch came within 10 s")
+		return nil
+	}
+}
+
+func ackItems(a *acker, label string, n int) {
+	for i := range n {
+		a.add(broker.Delivery{Token: fmt.Sprintf("%s-%d", label, i)})
+	}
+}
+
+// A batch of acks waits for a prefetch's worth (here 8), however slowly
+// they come, up to ackLinger; then it goes with what it has. A stop sends
+// what has gathered at once. (Sending whatever had queued, as before,
+// sends a first batch of 1 here.)
+func TestAckerGathersAPrefetchsWorthUpToItsLinger(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		linger time.Duration
+		acks   int
+		close  bool
+		want   []int // batch sizes; nil: any that add up
+	}{
+		{"a prefetch's worth goes at once", time.Hour, 8, false, []int{8}},
+		{"more goes as a prefetch's worth and the rest", time.Hour, 11, true, []int{8, 3}},
+		{"fewer go after the linger", time.Millisecond, 3, false, nil},
+		{"a stop sends what has gathered", time.Hour, 5, true, []int{5}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func(d time.Duration) { ackLinger = d }(ackLinger)
+			ackLinger = c.linger
+			backend := &recordedAcks{batches: make(chan []string, 64)}
+			a := newAcker(newClient(backend, defaultClientOptions()), "t", "s", 8, func() {})
+			ackItems(a, "a", c.acks)
+			if c.close {
+				a.close()
+			}
+			var got []int
+			for n := 0; n < c.acks; {
+				b := backend.next(t)
+				got = append(got, len(b))
+				n += len(b)
+			}
+			if !c.close {
+				a.close()
+			}
+			if c.want != nil && !slices.Equal(got, c.want) {
+				t.Fatalf("batches of %v acks, want %v", got, c.want)
+			}
+		})
+	}
+}
