@@ -82,3 +82,38 @@ func TestAckerGathersAPrefetchsWorthUpToItsLinger(t *testing.T) {
 		})
 	}
 }
+
+// A delivery whose lease ended while it waited in the prefetch queue is
+// skipped (the broker gives it out again); the others of its fetch, whose
+// leases have not ended, are handled.
+func TestHandleSkipsADeliveryWhoseLeaseEnded(t *testing.T) {
+	past, future := time.Now().Add(-time.Second), time.Now().Add(time.Hour)
+	for _, c := range []struct {
+		name      string
+		deadlines []time.Time
+		want      []bool // handled, per delivery
+	}{
+		{"every lease current", []time.Time{future, future}, []bool{true, true}},
+		{"one lease ended", []time.Time{future, past}, []bool{true, false}},
+		{"every lease ended", []time.Time{past, past}, []bool{false, false}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ds := make([]broker.Delivery, len(c.deadlines))
+			for i, dl := range c.deadlines {
+				ds[i] = broker.Delivery{Token: fmt.Sprint(i), Deadline: dl}
+			}
+			cl := newClient(&recordedAcks{}, defaultClientOptions())
+			fb := newFetchBatch(context.Background(), ds)
+			for i, d := range ds {
+				called := false
+				handled, err := cl.handle(queued{d: d, batch: fb}, "t", "s", func(context.Context, *Message) error {
+					called = true
+					return nil
+				})
+				if handled != c.want[i] || called != c.want[i] || err != nil {
+					t.Errorf("delivery %d: handled %v, handler called %v, err %v; want %v", i, handled, called, err, c.want[i])
+				}
+			}
+		})
+	}
+}

