@@ -37,7 +37,7 @@ func (r *recordedAcks) next(t *testing.T) []string {
 
 func ackItems(a *acker, label string, n int) {
 	for i := range n {
-		a.add(broker.Delivery{Token: fmt.Sprintf("%s-%d", label, i)})
+		a.add(&broker.Delivery{Token: fmt.Sprintf("%s-%d", label, i)})
 	}
 }
 
@@ -104,9 +104,9 @@ func TestHandleSkipsADeliveryWhoseLeaseEnded(t *testing.T) {
 			}
 			cl := newClient(&recordedAcks{}, defaultClientOptions())
 			fb := newFetchBatch(context.Background(), ds)
-			for i, d := range ds {
+			for i := range ds {
 				called := false
-				handled, err := cl.handle(queued{d: d, batch: fb}, "t", "s", func(context.Context, *Message) error {
+				handled, err := cl.handle(queued{d: &ds[i], batch: fb}, "t", "s", func(context.Context, *Message) error {
 					called = true
 					return nil
 				})

@@ -93,9 +93,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 				case err == nil:
 					ack.add(q.d)
 				default:
-					// Only this rare branch's goroutine takes the delivery,
-					// so q itself stays off the heap.
-					d := q.d
+					d := *q.d
 					settles.Add(1)
 					go func() {
 						defer settles.Done()
@@ -273,8 +271,8 @@ func (f *fetcher) take(p *pendingFetch) {
 		return
 	}
 	fb := newFetchBatch(p.ctx, p.ds)
-	for _, d := range p.ds {
-		f.queue <- queued{d: d, batch: fb}
+	for i := range p.ds {
+		f.queue <- queued{d: &p.ds[i], batch: fb}
 	}
 }
 
@@ -314,9 +312,12 @@ func (f *fetcher) fetchWorker(work <-chan *pendingFetch) {
 	}
 }
 
-// queued is one prefetched delivery waiting for a handler.
+// queued is one prefetched delivery waiting for a handler: a pointer into
+// its fetch's answer, which lives as long as any of them waits. A
+// Delivery is a few hundred bytes; queued by value it was copied into the
+// queue and out again, and the queue's lock held for both.
 type queued struct {
-	d     broker.Delivery
+	d     *broker.Delivery
 	batch *fetchBatch
 }
 
@@ -362,7 +363,7 @@ func (c *Client) handle(q queued, topic, sub string, h Handler) (handled bool, e
 	if q.batch.ctx.Err() != nil && !d.Deadline.IsZero() && time.Now().After(d.Deadline) {
 		return false, nil
 	}
-	return true, runHandler(q.batch.ctx, h, c.deliveryMessage(topic, sub, &d))
+	return true, runHandler(q.batch.ctx, h, c.deliveryMessage(topic, sub, d))
 }
 
 // acker gathers the acks of one Subscribe and sends them in batches: it
@@ -420,7 +421,7 @@ func newAcker(c *Client, topic, sub string, buffer int, answered func()) *acker 
 	return a
 }
 
-func (a *acker) add(d broker.Delivery) {
+func (a *acker) add(d *broker.Delivery) {
 	a.in <- ackItem{token: d.Token, partition: d.Event.Partition, offset: d.Event.Offset}
 }
 
