@@ -113,10 +113,12 @@ func Concurrency(n int) SubscribeOption {
 // (their events still reach the handlers in log order). More makes each
 // fetch serve more events; with slow handlers keep it small, since a
 // prefetched event's lease runs while it waits (one that expires is
-// skipped and redelivered). Prefetched events and handled ones whose acks
-// are on their way count against the subscription's MaxInFlightPerConsumer;
-// at that limit the broker refuses a fetch (backpressure) and Subscribe
-// asks again as soon as some of its acks are answered.
+// skipped and redelivered). Acks go in batches of up to Prefetch (at most
+// 1,024), each sent at most 200 µs after its first ack. Prefetched events
+// and handled ones whose acks are on their way count against the
+// subscription's MaxInFlightPerConsumer; at that limit the broker refuses
+// a fetch (backpressure) and Subscribe asks again as soon as some of its
+// acks are answered.
 func Prefetch(n int) SubscribeOption {
 	return func(o *subscribeOptions) { o.prefetch = max(1, n) }
 }
