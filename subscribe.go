@@ -367,13 +367,13 @@ func (c *Client) handle(q queued, topic, sub string, h Handler) (handled bool, e
 }
 
 // acker gathers the acks of one Subscribe and sends them in batches: it
-// gathers up to a prefetch's worth (min), waiting at most ackLinger after
+// gathers up to a prefetch's worth (fill), waiting at most ackLinger after
 // the first, sends them as one AckMany, and goes on gathering while up to
 // ackersInFlight batches are being answered.
 type acker struct {
 	c          *Client
 	topic, sub string
-	min        int // acks a batch waits for, up to ackLinger
+	fill       int // acks a batch waits for, up to ackLinger
 	in         chan ackItem
 	wg         sync.WaitGroup
 	free       chan *ackBatch // batches sent and answered, for reuse
@@ -404,17 +404,18 @@ const (
 )
 
 // ackLinger bounds how long a batch waits for a prefetch's worth of acks
-// (the acker's min). Sending whatever had queued up sent a batch per fetch
-// (about 100 acks at fetches of 100); waiting for two fetches' worth
+// (the acker's fill). Sending whatever had queued up sent a batch per
+// fetch (about 100 acks at fetches of 100); waiting for two fetches' worth
 // halved the ACK frames, their journal writes and their replies, and a
-// consumer draining a backlog went 4.6% faster (6 pairs). The wait ends at
+// consumer draining a backlog went 3-5% faster (docs/PERFORMANCE.md,
+// "Changes after the 20:54 run"). The wait ends at
 // the prefetch, so a busy consumer does not wait for the timer, and an
 // idle one's last acks go at most ackLinger late: a few fetches' time on
 // loopback, and far below any ack timeout. A variable for a test.
 var ackLinger = 200 * time.Microsecond
 
 func newAcker(c *Client, topic, sub string, buffer int, answered func()) *acker {
-	a := &acker{c: c, topic: topic, sub: sub, min: min(buffer, maxAckBatch), in: make(chan ackItem, buffer),
+	a := &acker{c: c, topic: topic, sub: sub, fill: min(buffer, maxAckBatch), in: make(chan ackItem, buffer),
 		free: make(chan *ackBatch, ackersInFlight+1), answered: answered}
 	a.wg.Add(1)
 	go a.run()
@@ -466,7 +467,7 @@ func (a *acker) run() {
 		batch.items = append(batch.items[:0], it)
 		linger.Reset(ackLinger)
 	gather:
-		for len(batch.items) < a.min {
+		for len(batch.items) < a.fill {
 			select {
 			case it, ok := <-a.in:
 				if !ok {
