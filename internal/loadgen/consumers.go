@@ -23,9 +23,10 @@ type consumerGroup struct {
 	// signal is poked when a delivery reaches want, the count waitFor
 	// waits for, rather than on every delivery, which woke the waiting
 	// goroutine for nothing on the cores the run measures.
-	signal  chan struct{}
-	want    atomic.Int64
-	clients []*herald.Client
+	signal    chan struct{}
+	want      atomic.Int64
+	clients   []*herald.Client
+	closeOnce sync.Once
 }
 
 // startSubscriptions creates n subscriptions from the start of the fresh
@@ -117,12 +118,22 @@ func (g *consumerGroup) waitFor(ctx context.Context, total int64) error {
 	return nil
 }
 
-func (g *consumerGroup) stop() {
+// end ends the subscriptions and returns once each has returned, so every
+// ack they gathered has been sent and answered.
+func (g *consumerGroup) end() {
 	g.cancel()
 	g.done.Wait()
-	for _, c := range g.clients {
-		if c != g.r.c {
-			c.Close()
+}
+
+// stop ends the subscriptions and closes their clients. Only the first
+// call closes them.
+func (g *consumerGroup) stop() {
+	g.end()
+	g.closeOnce.Do(func() {
+		for _, c := range g.clients {
+			if c != g.r.c {
+				c.Close()
+			}
 		}
-	}
+	})
 }

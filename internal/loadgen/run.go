@@ -286,7 +286,9 @@ func (r *run) publish(ctx context.Context) (Summary, error) {
 // consume measures draining a backlog: warm-up and measured events are
 // published first (untimed), then one subscription reads from the
 // earliest; the clock starts once the warm-up events are delivered and
-// stops at the last measured one.
+// stops once the last measured one is delivered and every ack is
+// answered, as the peers' consumers in bench/ stop theirs (NATS after a
+// flush of its acks, Redis after its XACKs' replies).
 func (r *run) consume(ctx context.Context) (Summary, error) {
 	warmed, err := r.warmUp(ctx)
 	if err != nil {
@@ -308,6 +310,9 @@ func (r *run) consume(ctx context.Context) (Summary, error) {
 	if err := consumers.waitFor(ctx, total); err != nil {
 		return Summary{}, err
 	}
+	// Ending the subscription sends the acks it is still gathering and
+	// returns once they are answered.
+	consumers.end()
 	return r.summary(total-warmed, time.Since(start)), nil
 }
 
