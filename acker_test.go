@@ -26,13 +26,7 @@ func (r *recordedAcks) AckMany(_ context.Context, _, _ string, tokens []string) 
 // next waits for the acker's next batch.
 func (r *recordedAcks) next(t *testing.T) []string {
 	t.Helper()
-	select {
-	case b := <-r.batches:
-		return b
-	case <-time.After(10 * time.Second):
-		t.Fatal("no ack batch came within 10 s")
-		return nil
-	}
+	return receive(t, r.batches, "ack batch")
 }
 
 func ackItems(a *acker, label string, n int) {

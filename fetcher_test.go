@@ -43,12 +43,20 @@ func (h *heldFetches) Fetch(ctx context.Context, topic, sub, consumer string, ma
 // next waits for the fetcher's next fetch.
 func (h *heldFetches) next(t *testing.T) *heldFetch {
 	t.Helper()
+	return receive(t, h.calls, "fetch")
+}
+
+// receive waits up to 10 s for a value from ch; what names it for the
+// failure.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
 	select {
-	case call := <-h.calls:
-		return call
+	case v := <-ch:
+		return v
 	case <-time.After(10 * time.Second):
-		t.Fatal("no fetch came within 10 s")
-		return nil
+		t.Fatalf("no %s came within 10 s", what)
+		var zero T
+		return zero
 	}
 }
 
@@ -86,15 +94,11 @@ func TestFetcherPipelinesWhileABacklogLastsAndKeepsSendOrder(t *testing.T) {
 	handle := func(wants ...string) {
 		t.Helper()
 		for _, want := range wants {
-			select {
-			case q := <-queue:
-				if q.d.Token != want {
-					t.Fatalf("handled %s, want %s", q.d.Token, want)
-				}
-				q.batch.done()
-			case <-time.After(10 * time.Second):
-				t.Fatalf("%s was not queued within 10 s", want)
+			q := receive(t, queue, "delivery "+want)
+			if q.d.Token != want {
+				t.Fatalf("handled %s, want %s", q.d.Token, want)
 			}
+			q.batch.done()
 		}
 		credits.put(len(wants))
 	}
