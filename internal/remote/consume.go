@@ -47,14 +47,7 @@ func (c *Conn) Fetch(ctx context.Context, topic, sub, consumer string, max int) 
 		if err != nil {
 			return nil, err
 		}
-		// Room for as many deliveries as the reply can hold, up to max: a
-		// delivery takes 32 bytes or more. Counting them first was a sixth
-		// of decoding a reply; a short estimate only means append grows.
-		n := 0
-		for _, p := range payloads {
-			n += len(p)/32 + 1
-		}
-		ds := make([]broker.Delivery, 0, min(n, max))
+		ds := make([]broker.Delivery, 0, min(wire.DeliveriesHint(payloads), max))
 		for _, p := range payloads {
 			if ds, err = wire.DecodeDeliveries(p, ds); err != nil {
 				return nil, malformedReply(opFetch, err)

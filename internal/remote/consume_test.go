@@ -115,6 +115,27 @@ func TestFetchWakesWhenAnEventIsPublished(t *testing.T) {
 	}
 }
 
+// TestFetchSizesItsSliceToTheReply: a consumer that may take 1,000
+// events and gets 8 is not given room for many more (a fixed 32 bytes per
+// delivery gave 8 events of 128 bytes room for about 60, cleared at every
+// fetch).
+func TestFetchSizesItsSliceToTheReply(t *testing.T) {
+	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
+	c := dial(t, ts.url)
+	mustTopic(t, c, "t", broker.TopicConfig{})
+	mustSub(t, c, "t", "s", broker.SubscriptionConfig{Start: broker.StartPosition{Kind: broker.StartEarliest}})
+	if _, err := c.Publish(testCtx(t), "t", newEvents(8, 128)); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := c.Fetch(testCtx(t), "t", "s", "c1", 1000)
+	if err != nil || len(ds) != 8 {
+		t.Fatalf("fetch = %d deliveries, %v; want the 8 published", len(ds), err)
+	}
+	if cap(ds) > 2*len(ds) {
+		t.Fatalf("room for %d deliveries to hold %d", cap(ds), len(ds))
+	}
+}
+
 func TestFetchBackpressure(t *testing.T) {
 	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
 	c := dial(t, ts.url)

@@ -95,24 +95,57 @@ func appendStored(dst []byte, st *broker.StoredEvent) ([]byte, error) {
 	return appendRecord(dst, &st.Event)
 }
 
+// DeliveriesHint estimates how many deliveries the DELIVERIES payloads
+// hold, for sizing the slice DecodeDeliveries appends to: their length
+// divided by the first delivery's encoded size, plus a quarter. A
+// consumer's deliveries are mostly alike in size, and skipping one costs
+// a few varints where counting them all cost a sixth of decoding a reply.
+// A short estimate only means append grows; a long one is memory cleared
+// at allocation and collected later (with a fixed 32 bytes per delivery,
+// a fetch that may take 1,000 events and got 8 had room for 60: 7% of an
+// end-to-end consumer's CPU).
+func DeliveriesHint(payloads [][]byte) int {
+	total := 0
+	for _, p := range payloads {
+		total += len(p)
+	}
+	if total == 0 {
+		return 0
+	}
+	first := 32 // the least a delivery takes, if the first one is malformed
+	if d := (decoder{b: payloads[0], what: "DELIVERIES"}); d.more() {
+		d.skipDelivery()
+		if d.err == nil {
+			first = max(first, d.pos)
+		}
+	}
+	n := total / first
+	return n + n/4 + len(payloads)
+}
+
+// skipDelivery moves past one delivery without decoding it.
+func (d *decoder) skipDelivery() {
+	d.bytes()   // token
+	d.uvarint() // attempt
+	d.varint()  // deadline
+	d.bytes()   // topic
+	d.uvarint() // partition
+	d.varint()  // offset
+	d.varint()  // publish time
+	d.bytes()   // record
+}
+
 // CountDeliveries is how many deliveries the DELIVERIES payload b holds,
 // found by skipping over them without allocating: a test that measures a
-// server's allocations counts its replies with it. (The remote client no
-// longer calls it: it sizes its slice from the payload's length, which
-// costs nothing.) It checks the framing only: for a payload
+// server's allocations counts its replies with it. (The remote client
+// sizes its slice with DeliveriesHint instead, which reads only the first
+// delivery.) It checks the framing only: for a payload
 // DecodeDeliveries refuses it is just an estimate.
 func CountDeliveries(b []byte) int {
 	d := decoder{b: b, what: "DELIVERIES"}
 	n := 0
 	for d.more() {
-		d.bytes()   // token
-		d.uvarint() // attempt
-		d.varint()  // deadline
-		d.bytes()   // topic
-		d.uvarint() // partition
-		d.varint()  // offset
-		d.varint()  // publish time
-		d.bytes()   // record
+		d.skipDelivery()
 		if d.err == nil {
 			n++
 		}

@@ -141,6 +141,9 @@ func FuzzDeliveries(f *testing.F) {
 		var err error
 		checkAllocs(t, len(in), allocsPerByte, func() { ds, err = DecodeDeliveries(in, nil) })
 		n := CountDeliveries(in) // only a size hint when the payload is bad: it checks framing, not events
+		if hint := DeliveriesHint([][]byte{in}); hint < 0 || hint > len(in)+1 {
+			t.Fatalf("DeliveriesHint = %d for %d bytes", hint, len(in))
+		}
 		if err != nil {
 			checkErr(t, err)
 			return

@@ -272,6 +272,51 @@ func TestDecodeDeliveriesAllocations(t *testing.T) {
 	}
 }
 
+// TestDeliveriesHint holds the consumer's slice for a reply close to the
+// deliveries it holds: never short for alike deliveries (append would
+// grow it), and not many times over (memory cleared for nothing).
+func TestDeliveriesHint(t *testing.T) {
+	small := sampleEvent("s")
+	small.Data = make([]byte, 128)
+	many := make([]broker.Delivery, 40)
+	for i := range many {
+		many[i] = sampleDelivery(i, bigEvent("m", 64<<10)) // three frames
+	}
+	alike := func(n int, ev cloudevent.Event) []broker.Delivery {
+		ds := make([]broker.Delivery, n)
+		for i := range ds {
+			ds[i] = sampleDelivery(i, ev)
+		}
+		return ds
+	}
+	tests := []struct {
+		name string
+		ds   []broker.Delivery
+	}{
+		{"nothing ready", nil},
+		{"one", alike(1, small)},
+		{"eight of 128 bytes", alike(8, small)},
+		{"a hundred minimal", alike(100, minimalEvent("x"))},
+		{"forty of 64 KiB over continued frames", many},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := AppendDeliveryFrames(nil, 1, tt.ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var payloads [][]byte
+			for _, f := range frames(t, b) {
+				payloads = append(payloads, f.Payload)
+			}
+			n := DeliveriesHint(payloads)
+			if want := len(tt.ds); n < want || n > want+want/2+len(payloads) {
+				t.Fatalf("hint %d for %d deliveries in %d frames, want %d to %d", n, want, len(payloads), want, want+want/2+len(payloads))
+			}
+		})
+	}
+}
+
 func TestSettledRoundTrip(t *testing.T) {
 	tests := []struct {
 		name     string
