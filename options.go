@@ -109,8 +109,9 @@ func Concurrency(n int) SubscribeOption {
 
 // Prefetch is how many deliveries may be fetched ahead of the handlers;
 // default max(4 × Concurrency, 64). A fetch asks for about half of it, and
-// while a backlog lasts a remote subscriber keeps two fetches in flight
-// (their events still reach the handlers in log order). More makes each
+// a remote subscriber keeps two fetches in flight, so a second long poll
+// waits at the server when the first is answered (their events still
+// reach the handlers in log order). More makes each
 // fetch serve more events; with slow handlers keep it small, since a
 // prefetched event's lease runs while it waits (one that expires is
 // skipped and redelivered). Acks go in batches of up to Prefetch (at most

@@ -114,21 +114,29 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 }
 
 // fetcher keeps one Subscribe's prefetch queue filled. It fetches when
-// about half the credits are free; while the last fetch came back full (a
-// backlog), it sends the next before the previous is answered, up to
-// maxFetchesInFlight, since the round trip, not the server, bounded a
-// consumer that waited for each. Replies are queued in the order their
+// about half the credits are free. Over the network it keeps up to
+// maxFetchesInFlight fetches in flight, each for at most half the
+// credits: draining a backlog, the round trip, not the server, bounded a
+// consumer that waited for each answer; keeping up with new events, a
+// second long poll is already waiting at the server when the first is
+// answered, so an event published meanwhile does not wait for the next
+// FETCH to arrive (`herald bench e2e` at 50,000 events/s: p50 782 -> 689
+// µs and p99 2,547 -> 2,236 µs in a busy half hour, 6 pairs; p50 709 ->
+// 688 µs and p99 level in a quiet one, 8 pairs; until then the second
+// was sent only while fetches came back full). Replies are queued in the order their
 // fetches were sent, and the stream server takes one subscription
 // consumer's fetches in that order, so handlers see a partition's events
 // in log order as before. In process a fetch costs no round trip, and
-// the next starts once the previous is answered.
+// the next, for every free credit, starts once the previous is answered.
 type fetcher struct {
 	c                    *Client
 	topic, sub, consumer string
 	credits              *credits
 	queue                chan<- queued   // to the handlers
 	line                 []*pendingFetch // fetches in flight, oldest first
-	lastFull             bool            // the last answer brought all it asked for
+	// pipelined: a fetch was sent before it was answered (over the
+	// network), so another can be in flight beside it.
+	pipelined bool
 	// settled is signalled, and settledN counted, whenever settles of
 	// this Subscribe are answered: leases it held are gone, and a fetch
 	// refused for backpressure may go.
@@ -194,7 +202,7 @@ func (f *fetcher) run(ctx context.Context) error {
 			continue
 		default:
 		}
-		if len(f.line) == 0 || (f.lastFull && len(f.line) < maxFetchesInFlight) {
+		if len(f.line) < maxFetchesInFlight {
 			free := f.credits.count()
 			send := free >= f.credits.want
 			if len(f.line) == 0 && free > 0 && !send {
@@ -208,7 +216,13 @@ func (f *fetcher) run(ctx context.Context) error {
 				gather.Stop()
 				gathering = false
 				gen := f.settledN.Load()
-				p := f.startFetch(fctx, work, f.credits.take())
+				var n int
+				if f.pipelined {
+					n = f.credits.takeUpTo(f.credits.want) // half: the rest is for the fetch beside it
+				} else {
+					n = f.credits.take()
+				}
+				p := f.startFetch(fctx, work, n)
 				p.gen = gen
 				f.line = append(f.line, p)
 				continue
@@ -231,7 +245,6 @@ func (f *fetcher) answered(ctx context.Context, backoff *time.Duration) error {
 	p := f.line[0]
 	f.line = f.line[1:]
 	f.take(p)
-	f.lastFull = p.err == nil && len(p.ds) == p.n
 	switch {
 	case p.err == nil:
 		*backoff = 50 * time.Millisecond
@@ -296,6 +309,11 @@ func (f *fetcher) startFetch(ctx context.Context, work chan<- *pendingFetch, n i
 	select {
 	case <-p.sent:
 	case <-p.done:
+	}
+	// Over the network sent is closed before done, but both may be by
+	// now (a quick answer): look again rather than trust the select.
+	if isClosed(p.sent) {
+		f.pipelined = true
 	}
 	return p
 }
@@ -535,8 +553,8 @@ func (c *Client) settle(ctx context.Context, topic, sub string, d broker.Deliver
 const batchWait = 2 * time.Millisecond
 
 // credits count the free room in a Subscribe's prefetch queue: handlers
-// give one back per delivery, and the fetcher takes all that are free for
-// its next fetch. ready wakes the fetcher only when the count reaches 1 or
+// give one back per delivery, and the fetcher takes those that are free
+// (over the network at most half) for its next fetch. ready wakes the fetcher only when the count reaches 1 or
 // want (half the room), not at every credit, which cost a goroutine
 // wake-up per event.
 type credits struct {
@@ -576,6 +594,17 @@ func (c *credits) count() int { return int(c.free.Load()) }
 
 // take takes every free credit.
 func (c *credits) take() int { return int(c.free.Swap(0)) }
+
+// takeUpTo takes up to n free credits.
+func (c *credits) takeUpTo(n int) int {
+	for {
+		free := c.free.Load()
+		k := min(free, int64(n))
+		if c.free.CompareAndSwap(free, free-k) {
+			return int(k)
+		}
+	}
+}
 
 // runHandler turns a handler panic into an error, so one bad event is
 // retried (and eventually dead-lettered) instead of crashing the service.
