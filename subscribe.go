@@ -123,11 +123,12 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 // FETCH to arrive (`herald bench e2e` at 50,000 events/s: p50 782 -> 689
 // µs and p99 2,547 -> 2,236 µs in a busy half hour, 6 pairs; p50 709 ->
 // 688 µs and p99 level in a quiet one, 8 pairs; until then the second
-// was sent only while fetches came back full). Replies are queued in the order their
-// fetches were sent, and the stream server takes one subscription
-// consumer's fetches in that order, so handlers see a partition's events
-// in log order as before. In process a fetch costs no round trip, and
-// the next, for every free credit, starts once the previous is answered.
+// was sent only while fetches came back full). Replies are queued in the
+// order their fetches were sent, and the stream server takes one
+// subscription consumer's fetches in that order, so handlers see a
+// partition's events in log order as before. In process a fetch costs no
+// round trip, and the next, for every free credit, starts once the
+// previous is answered.
 type fetcher struct {
 	c                    *Client
 	topic, sub, consumer string
@@ -554,9 +555,9 @@ const batchWait = 2 * time.Millisecond
 
 // credits count the free room in a Subscribe's prefetch queue: handlers
 // give one back per delivery, and the fetcher takes those that are free
-// (over the network at most half) for its next fetch. ready wakes the fetcher only when the count reaches 1 or
-// want (half the room), not at every credit, which cost a goroutine
-// wake-up per event.
+// (over the network at most half) for its next fetch. ready wakes the
+// fetcher only when the count reaches 1 or want (half the room), not at
+// every credit, which cost a goroutine wake-up per event.
 type credits struct {
 	free  atomic.Int64
 	want  int
