@@ -29,37 +29,64 @@ func (r *recordedAcks) next(t *testing.T) []string {
 	return receive(t, r.batches, "ack batch")
 }
 
-func ackItems(a *acker, label string, n int) {
+// ackItems adds n acks; their leases end at deadline (zero: not known).
+func ackItems(a *acker, label string, n int, deadline time.Time) {
 	for i := range n {
-		a.add(&broker.Delivery{Token: fmt.Sprintf("%s-%d", label, i)})
+		a.add(&broker.Delivery{Token: fmt.Sprintf("%s-%d", label, i), Deadline: deadline})
 	}
 }
 
 // A batch of acks waits for a prefetch's worth (here 8), however slowly
 // they come, up to ackLinger; then it goes with what it has. A stop sends
-// what has gathered at once. (Sending whatever had queued, as before,
-// sends a first batch of 1 here.)
+// what has gathered at once, and so does a flush (the fetcher's, when the
+// broker refuses a fetch for backpressure), and a batch holding a lease
+// that ends within leaseMargin does not wait. (Sending whatever had
+// queued, as before, sends a first batch of 1 here.)
 func TestAckerGathersAPrefetchsWorthUpToItsLinger(t *testing.T) {
+	far, near := time.Now().Add(1000*time.Hour), time.Now().Add(time.Second)
 	for _, c := range []struct {
-		name   string
-		linger time.Duration
-		acks   int
-		close  bool
-		want   []int // batch sizes, ascending; nil: any that add up
+		name     string
+		linger   time.Duration
+		acks     int
+		deadline time.Time // of every lease; zero: not known
+		close    bool
+		flush    bool  // flush until the acks are sent
+		want     []int // batch sizes, ascending; nil: any that add up
 	}{
-		{"a prefetch's worth goes at once", time.Hour, 8, false, []int{8}},
-		{"more goes as a prefetch's worth and the rest", time.Hour, 11, true, []int{3, 8}},
-		{"fewer go after the linger", time.Millisecond, 3, false, nil},
-		{"a stop sends what has gathered", time.Hour, 5, true, []int{5}},
+		{"a prefetch's worth goes at once", time.Hour, 8, time.Time{}, false, false, []int{8}},
+		{"more goes as a prefetch's worth and the rest", time.Hour, 11, time.Time{}, true, false, []int{3, 8}},
+		{"fewer go after the linger", time.Millisecond, 3, time.Time{}, false, false, nil},
+		{"a stop sends what has gathered", time.Hour, 5, time.Time{}, true, false, []int{5}},
+		{"a flush sends what has gathered", time.Hour, 3, time.Time{}, false, true, nil},
+		{"leases far from their end wait", time.Hour, 8, far, false, false, []int{8}},
+		{"a lease about to end goes at once", time.Hour, 3, near, false, false, []int{1, 1, 1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			defer func(d time.Duration) { ackLinger = d }(ackLinger)
 			ackLinger = c.linger
 			backend := &recordedAcks{batches: make(chan []string, 64)}
 			a := newAcker(newClient(backend, defaultClientOptions()), "t", "s", 8, func() {})
-			ackItems(a, "a", c.acks)
+			ackItems(a, "a", c.acks, c.deadline)
 			if c.close {
 				a.close()
+			}
+			if c.flush {
+				// Until the acks are sent: a flush asked before the acker
+				// took them may end a batch of only some of them.
+				stop := make(chan struct{})
+				defer close(stop)
+				go func() {
+					tick := time.NewTicker(time.Millisecond)
+					defer tick.Stop()
+					for {
+						a.flush()
+						select {
+						case <-tick.C:
+						case <-stop:
+							return
+						}
+					}
+				}()
 			}
 			var got []int
 			for n := 0; n < c.acks; {

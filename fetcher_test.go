@@ -153,3 +153,38 @@ func TestSubscribeAtItsLeaseLimitGoesOnWhenItsAcksAreAnswered(t *testing.T) {
 		})
 	}
 }
+
+// A Subscribe whose acks linger for an hour, with a prefetch (64) over its
+// lease limit (16), goes on only because a fetch refused for backpressure
+// has the acker send what it is gathering: the acker waits for 64 acks,
+// and no more than 16 leases can be held. (Leases of 12 hours are far
+// from their end, so they do not hurry the acks either.)
+func TestSubscribeAtItsLeaseLimitSendsItsLingeringAcks(t *testing.T) {
+	defer func(w, l time.Duration) { backpressureWait, ackLinger = w, l }(backpressureWait, ackLinger)
+	backpressureWait, ackLinger = time.Hour, time.Hour
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			c := tr.open(t, t.TempDir())
+			ctx := context.Background()
+			if err := c.CreateTopic(ctx, "t", TopicConfig{Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			const n = 200
+			for i := range n {
+				c.Publish(ctx, "t", ev("x", "", i))
+			}
+			if err := c.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			got := 0
+			consumeUntil(t, c, &mu, "t", "s", func(context.Context, *Message) error {
+				mu.Lock()
+				got++
+				mu.Unlock()
+				return nil
+			}, func() bool { return got == n }, WithStart(FromEarliest), Prefetch(64), WithMaxInFlight(16),
+				WithAckTimeout(12*time.Hour))
+		})
+	}
+}

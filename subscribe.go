@@ -80,6 +80,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, subscription string, h Ha
 	f := &fetcher{c: c, topic: topic, sub: subscription, consumer: o.consumer, credits: credits, queue: queue,
 		settled: make(chan struct{}, 1)}
 	ack := newAcker(c, topic, subscription, prefetch, f.settledSome)
+	f.flushAcks = ack.flush
 	var workers, settles sync.WaitGroup
 	for range o.concurrency {
 		workers.Add(1)
@@ -143,6 +144,9 @@ type fetcher struct {
 	// refused for backpressure may go.
 	settled  chan struct{}
 	settledN atomic.Uint64
+	// flushAcks, when set, has the acker send the acks it is gathering
+	// now (acker.flush).
+	flushAcks func()
 }
 
 // settledSome records that settles of this Subscribe were answered.
@@ -256,7 +260,11 @@ func (f *fetcher) answered(ctx context.Context, backoff *time.Duration) error {
 		// Ask again as soon as some are settled, not after a backoff: a
 		// prefetch near the limit met it at every fetch and stalled 50 ms
 		// each time (consume at 52,000 instead of 280,000 events/s). If
-		// some were settled since the fetch was sent, that is now.
+		// some were settled since the fetch was sent, that is now. Acks
+		// still gathering (ackLinger) go at once.
+		if f.flushAcks != nil {
+			f.flushAcks()
+		}
 		if f.settledN.Load() != p.gen {
 			break
 		}
@@ -387,13 +395,15 @@ func (c *Client) handle(q queued, topic, sub string, h Handler) (handled bool, e
 
 // acker gathers the acks of one Subscribe and sends them in batches: it
 // gathers up to a prefetch's worth (fill), waiting at most ackLinger after
-// the first, sends them as one AckMany, and goes on gathering while up to
-// ackersInFlight batches are being answered.
+// the first (less when a lease would end, or when flush asks), sends them
+// as one AckMany, and goes on gathering while up to ackersInFlight batches
+// are being answered.
 type acker struct {
 	c          *Client
 	topic, sub string
 	fill       int // acks a batch waits for, up to ackLinger
 	in         chan ackItem
+	flushes    chan struct{} // flush's requests: send what has gathered now
 	wg         sync.WaitGroup
 	free       chan *ackBatch // batches sent and answered, for reuse
 	answered   func()         // called after each batch is answered
@@ -405,7 +415,12 @@ type ackItem struct {
 	token     string
 	partition int
 	offset    int64
+	deadline  int64 // when the lease ends (Unix ns; 0: not known)
 }
+
+// endsBefore reports whether the item's lease is known to end before t
+// (Unix ns).
+func (it ackItem) endsBefore(t int64) bool { return it.deadline != 0 && it.deadline < t }
 
 // ackBatch is one AckMany's items and tokens, reused across batches.
 type ackBatch struct {
@@ -427,22 +442,48 @@ const (
 // fetch (about 100 acks at fetches of 100); waiting for two fetches' worth
 // halved the ACK frames, their journal writes and their replies, and a
 // consumer draining a backlog went 3-5% faster (docs/PERFORMANCE.md,
-// "Changes after the 20:54 run"). The wait ends at
-// the prefetch, so a busy consumer does not wait for the timer, and an
-// idle one's last acks go at most ackLinger late: a few fetches' time on
-// loopback, and far below any ack timeout. A variable for a test.
-var ackLinger = 200 * time.Microsecond
+// "Changes after the 20:54 run"). A busy consumer gathers its fill before
+// the timer ends. One that keeps up with new events gathers a few acks at
+// a time, and then the timer sets how many ACK frames (each a write, a
+// journal write and a reply on both sides) its acks cost: at 50,000
+// events/s, 5 ms instead of 200 µs took 5-7% off both processes' CPU and
+// the end-to-end p50 and p99 fell (docs/PERFORMANCE.md, "Changes after
+// the 22:50 run"). The wait is short against any ack timeout, and never
+// reaches a lease's end (leaseMargin), nor holds acks a fetch refused for
+// backpressure waits for (flush). A crash forgets at most this long's
+// acks, which at-least-once redelivers. A variable for a test.
+var ackLinger = 5 * time.Millisecond
+
+// leaseMargin: a batch holding an ack whose lease ends within this of the
+// batch's start goes at once, so an ack never waits out its own lease
+// (ack timeouts may be as short as 1 ms).
+func leaseMargin() time.Duration { return 2 * ackLinger }
 
 func newAcker(c *Client, topic, sub string, buffer int, answered func()) *acker {
 	a := &acker{c: c, topic: topic, sub: sub, fill: min(buffer, maxAckBatch), in: make(chan ackItem, buffer),
-		free: make(chan *ackBatch, ackersInFlight+1), answered: answered}
+		flushes: make(chan struct{}, 1), free: make(chan *ackBatch, ackersInFlight+1), answered: answered}
 	a.wg.Add(1)
 	go a.run()
 	return a
 }
 
 func (a *acker) add(d *broker.Delivery) {
-	a.in <- ackItem{token: d.Token, partition: d.Event.Partition, offset: d.Event.Offset}
+	it := ackItem{token: d.Token, partition: d.Event.Partition, offset: d.Event.Offset}
+	if !d.Deadline.IsZero() {
+		it.deadline = d.Deadline.UnixNano()
+	}
+	a.in <- it
+}
+
+// flush asks the acker to send what it is gathering now, without waiting
+// for its fill or its linger: a fetch was refused because this consumer
+// holds its limit of leases, and some of them may be these acks. A request
+// made while nothing is gathering ends the next batch's wait.
+func (a *acker) flush() {
+	select {
+	case a.flushes <- struct{}{}:
+	default:
+	}
 }
 
 // close sends what is queued and waits until every ack is answered.
@@ -484,16 +525,22 @@ func (a *acker) run() {
 			batch = &ackBatch{}
 		}
 		batch.items = append(batch.items[:0], it)
+		// The batch goes at once if a lease of it ends within leaseMargin.
+		soon := time.Now().Add(leaseMargin()).UnixNano()
+		urgent := it.endsBefore(soon)
 		linger.Reset(ackLinger)
 	gather:
-		for len(batch.items) < a.fill {
+		for !urgent && len(batch.items) < a.fill {
 			select {
 			case it, ok := <-a.in:
 				if !ok {
 					break gather
 				}
 				batch.items = append(batch.items, it)
+				urgent = it.endsBefore(soon)
 			case <-linger.C:
+				break gather
+			case <-a.flushes:
 				break gather
 			}
 		}
