@@ -121,70 +121,51 @@ func TestFetcherKeepsTwoFetchesInFlightInSendOrder(t *testing.T) {
 	handle("b-0", "b-1", "c-0", "c-1")
 }
 
-// A Subscribe whose prefetch fills its consumer's lease limit is refused
-// with backpressure while its acks are on their way; it asks again as soon
-// as they are answered. Here the fallback wait is an hour: the events all
-// arrive only if the acker's answers wake the fetcher.
-func TestSubscribeAtItsLeaseLimitGoesOnWhenItsAcksAreAnswered(t *testing.T) {
-	defer func(d time.Duration) { backpressureWait = d }(backpressureWait)
-	backpressureWait = time.Hour
-	for _, tr := range transports() {
-		t.Run(tr.name, func(t *testing.T) {
-			c := tr.open(t, t.TempDir())
-			ctx := context.Background()
-			if err := c.CreateTopic(ctx, "t", TopicConfig{Partitions: 1}); err != nil {
-				t.Fatal(err)
-			}
-			const n = 2000
-			for i := range n {
-				c.Publish(ctx, "t", ev("x", "", i))
-			}
-			if err := c.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			var mu sync.Mutex
-			got := 0
-			consumeUntil(t, c, &mu, "t", "s", func(context.Context, *Message) error {
-				mu.Lock()
-				got++
-				mu.Unlock()
-				return nil
-			}, func() bool { return got == n }, WithStart(FromEarliest), Prefetch(32), WithMaxInFlight(32))
-		})
-	}
-}
-
-// A Subscribe whose acks linger for an hour, with a prefetch (64) over its
-// lease limit (16), goes on only because a fetch refused for backpressure
-// has the acker send what it is gathering: the acker waits for 64 acks,
-// and no more than 16 leases can be held. (Leases of 12 hours are far
-// from their end, so they do not hurry the acks either.)
-func TestSubscribeAtItsLeaseLimitSendsItsLingeringAcks(t *testing.T) {
+// A Subscribe at its consumer's lease limit is refused with backpressure
+// while its acks are on their way, and asks again as soon as they are
+// answered; the fallback wait is an hour here, so the events all arrive
+// only if the acker's answers wake the fetcher. With its acks lingering
+// an hour too and a prefetch (64) over the limit (16), it goes on only
+// because the refused fetch has the acker send what it is gathering (the
+// acker would wait for 64 acks while no more than 16 leases can be held;
+// leases of 12 hours are far from their end, so they do not hurry it).
+func TestSubscribeAtItsLeaseLimitGoesOn(t *testing.T) {
 	defer func(w, l time.Duration) { backpressureWait, ackLinger = w, l }(backpressureWait, ackLinger)
-	backpressureWait, ackLinger = time.Hour, time.Hour
-	for _, tr := range transports() {
-		t.Run(tr.name, func(t *testing.T) {
-			c := tr.open(t, t.TempDir())
-			ctx := context.Background()
-			if err := c.CreateTopic(ctx, "t", TopicConfig{Partitions: 1}); err != nil {
-				t.Fatal(err)
-			}
-			const n = 200
-			for i := range n {
-				c.Publish(ctx, "t", ev("x", "", i))
-			}
-			if err := c.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			var mu sync.Mutex
-			got := 0
-			consumeUntil(t, c, &mu, "t", "s", func(context.Context, *Message) error {
-				mu.Lock()
-				got++
-				mu.Unlock()
-				return nil
-			}, func() bool { return got == n }, WithStart(FromEarliest), Prefetch(64), WithMaxInFlight(16),
-				WithAckTimeout(12*time.Hour))
-		})
+	backpressureWait = time.Hour
+	for _, tc := range []struct {
+		name   string
+		linger time.Duration
+		events int
+		opts   []SubscribeOption
+	}{
+		{"when its acks are answered", ackLinger, 2000, []SubscribeOption{Prefetch(32), WithMaxInFlight(32)}},
+		{"by sending its lingering acks", time.Hour, 200,
+			[]SubscribeOption{Prefetch(64), WithMaxInFlight(16), WithAckTimeout(12 * time.Hour)}},
+	} {
+		for _, tr := range transports() {
+			t.Run(tc.name+"/"+tr.name, func(t *testing.T) {
+				ackLinger = tc.linger
+				c := tr.open(t, t.TempDir())
+				ctx := context.Background()
+				if err := c.CreateTopic(ctx, "t", TopicConfig{Partitions: 1}); err != nil {
+					t.Fatal(err)
+				}
+				for i := range tc.events {
+					c.Publish(ctx, "t", ev("x", "", i))
+				}
+				if err := c.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				var mu sync.Mutex
+				got := 0
+				opts := append([]SubscribeOption{WithStart(FromEarliest)}, tc.opts...)
+				consumeUntil(t, c, &mu, "t", "s", func(context.Context, *Message) error {
+					mu.Lock()
+					got++
+					mu.Unlock()
+					return nil
+				}, func() bool { return got == tc.events }, opts...)
+			})
+		}
 	}
 }
