@@ -108,19 +108,19 @@ func Concurrency(n int) SubscribeOption {
 }
 
 // Prefetch is how many deliveries may be fetched ahead of the handlers;
-// default max(4 × Concurrency, 64). A fetch asks for about half of it, and
-// a remote subscriber keeps two fetches in flight, so a second long poll
-// waits at the server when the first is answered (their events still
-// reach the handlers in log order). More makes each fetch serve more
-// events; with slow handlers keep it small, since a prefetched event's
-// lease runs while it waits (one that expires is skipped and
-// redelivered). Acks go in batches of up to Prefetch (at most 1,024),
-// each sent at most 5 ms after its first ack (at once if one of its
-// leases ends within 10 ms, or if a fetch is refused for backpressure).
-// Prefetched events and handled ones whose acks are on their way count
-// against the subscription's MaxInFlightPerConsumer; at that limit the
-// broker refuses a fetch (backpressure) and Subscribe asks again as soon
-// as some of its acks are answered.
+// default max(4 × Concurrency, 64). A fetch asks for about half of it
+// (the first for all of it), and a remote subscriber keeps two fetches in
+// flight, so a second long poll waits at the server when the first is
+// answered (their events still reach the handlers in log order). More
+// makes each fetch serve more events; with slow handlers keep it small,
+// since a prefetched event's lease runs while it waits (one that expires
+// is skipped and redelivered). Acks go in batches of up to Prefetch (at
+// most 1,024), each sent at most 5 ms after its first ack (at once if one
+// of its leases ends within 10 ms, or if a fetch is refused for
+// backpressure). Prefetched events and handled ones whose acks are on
+// their way count against the subscription's MaxInFlightPerConsumer; at
+// that limit the broker refuses a fetch (backpressure) and Subscribe asks
+// again as soon as some of its acks are answered.
 func Prefetch(n int) SubscribeOption {
 	return func(o *subscribeOptions) { o.prefetch = max(1, n) }
 }
