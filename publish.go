@@ -43,6 +43,15 @@ func (f *PublishFuture) Done() <-chan struct{} { return f.batch.ch }
 // Wait blocks until the event is acknowledged or failed, or ctx ends (the
 // publish itself goes on).
 func (f *PublishFuture) Wait(ctx context.Context) (PublishResult, error) {
+	// A batch's futures resolve together, so a caller waiting on them in
+	// turn finds all but the first resolved. Checking alone first costs
+	// no lock, where the two-way select below locks both channels, and
+	// ctx's is shared by every goroutine publishing under it.
+	select {
+	case <-f.batch.ch:
+		return f.res, f.err
+	default:
+	}
 	select {
 	case <-f.batch.ch:
 		return f.res, f.err

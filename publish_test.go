@@ -75,6 +75,34 @@ func TestLingerZeroSendsAtOnceAndBatchesWhileInFlight(t *testing.T) {
 	}
 }
 
+// A future that is already resolved answers Wait with its outcome even
+// when the caller's context has ended: the publish happened, and a
+// caller draining its futures after a cancel must learn which succeeded.
+// (A select over both would pick one at random.)
+func TestWaitOnAResolvedFutureReturnsItsOutcome(t *testing.T) {
+	c := openEmbedded(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	f := c.Publish(ctx, "t", Event{Type: "x", Data: []byte("1")})
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-f.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publish was not acknowledged")
+	}
+	cancel()
+	for i := range 100 {
+		res, err := f.Wait(ctx)
+		if err != nil {
+			t.Fatalf("Wait %d after the context ended: %v, want the stored event's result", i, err)
+		}
+		if res.Offset != 0 {
+			t.Fatalf("Wait %d: offset %d, want 0", i, res.Offset)
+		}
+	}
+}
+
 // With several batches in flight (WithMaxInFlightBatches), a key's events
 // are still stored in the order they were published, over both
 // transports: each batch is sent once the one before holds its place in
