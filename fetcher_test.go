@@ -97,8 +97,8 @@ func TestFetcherKeepsTwoFetchesInFlightInSendOrder(t *testing.T) {
 		t.Helper()
 		for _, want := range wants {
 			q := receive(t, queue, "delivery "+want)
-			if q.d.Token != want {
-				t.Fatalf("handled %s, want %s", q.d.Token, want)
+			if q.delivery().Token != want {
+				t.Fatalf("handled %s, want %s", q.delivery().Token, want)
 			}
 			q.batch.done()
 		}
