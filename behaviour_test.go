@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +49,7 @@ func TestBehaviour(t *testing.T) {
 		{"graceful stop finishes in-flight handlers", testGracefulStop},
 		{"dedup and replay from a time", testDedupAndReplay},
 		{"a backlog is handled in log order", testBacklogInLogOrder},
+		{"a batch is stored in order and its retry deduplicated", testPublishBatch},
 	}
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
@@ -374,5 +376,72 @@ func testDedupAndReplay(t *testing.T, tr transport) {
 	var perr *PublishError
 	if _, err := c.PublishSync(ctx, "d", Event{Type: "T", Subject: "bad\x00subject"}); !errors.As(err, &perr) || perr.Retryable {
 		t.Fatalf("invalid event: %v, want a non-retryable PublishError", err)
+	}
+}
+
+// PublishBatch stores its events in order, fills their missing attributes
+// on copies, fails as a whole before sending when one is invalid, and a
+// retry with the ids it gave is deduplicated.
+func testPublishBatch(t *testing.T, tr transport) {
+	c := tr.open(t, t.TempDir())
+	ctx := context.Background()
+	if err := c.CreateTopic(ctx, "b", TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.PublishBatch(ctx, "b", nil); res != nil || err != nil {
+		t.Fatalf("empty batch: %v, %v; want nothing", res, err)
+	}
+	events := make([]Event, 50)
+	for i := range events {
+		events[i] = ev(fmt.Sprintf("T%d", i), "k", i)
+	}
+	events[7].ID = "own-id"
+	res, err := c.PublishBatch(ctx, "b", events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(events) {
+		t.Fatalf("%d results for %d events", len(res), len(events))
+	}
+	for i, r := range res {
+		if r.ID == "" || r.Duplicate || r.Partition != res[0].Partition || r.Offset != res[0].Offset+int64(i) {
+			t.Fatalf("result %d: %+v; want a new event right after %+v", i, r, res[0])
+		}
+	}
+	if res[7].ID != "own-id" || events[0].ID != "" || events[0].Source != "" {
+		t.Fatalf("ids: result 7 %q, events[0] %+v; want the given id kept and the caller's events untouched", res[7].ID, events[0])
+	}
+	var types []string
+	if err := c.Tail(ctx, "b", func(m *Message) error { types = append(types, m.Type); return nil }, TailPartition(res[0].Partition)); err != nil {
+		t.Fatal(err)
+	}
+	if len(types) != len(events) || types[0] != "T0" || types[49] != "T49" {
+		t.Fatalf("stored %v; want T0 to T49 in order", types)
+	}
+
+	for i := range events { // the retry of a batch whose answer was lost
+		events[i].ID = res[i].ID
+	}
+	again, err := c.PublishBatch(ctx, "b", events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range again {
+		if !r.Duplicate || r.Offset != res[i].Offset {
+			t.Fatalf("retried event %d: %+v; want a duplicate of %+v", i, r, res[i])
+		}
+	}
+
+	bad := []Event{ev("ok", "k", 0), ev("ok", "k", 1), {Type: "T", Subject: "bad\x00subject"}}
+	var perr *PublishError
+	if _, err := c.PublishBatch(ctx, "b", bad); !errors.As(err, &perr) || perr.Retryable || !strings.Contains(err.Error(), "events[2]") {
+		t.Fatalf("a batch with an invalid event: %v; want a non-retryable PublishError naming events[2]", err)
+	}
+	types = types[:0]
+	if err := c.Tail(ctx, "b", func(m *Message) error { types = append(types, m.Type); return nil }, TailPartition(res[0].Partition)); err != nil {
+		t.Fatal(err)
+	}
+	if len(types) != len(events) {
+		t.Fatalf("%d events stored after the invalid batch, want %d: it must store none", len(types), len(events))
 	}
 }

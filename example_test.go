@@ -42,6 +42,37 @@ func ExampleClient_Publish() {
 	// stored at partition 0 offset 2
 }
 
+// Publish events you already hold as one batch: they are stored in order,
+// with one fsync, and PublishBatch returns once all of them are.
+func ExampleClient_PublishBatch() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	client, err := herald.Open(dir, herald.WithSource("/shop/checkout"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	var events []herald.Event
+	for _, item := range []string{"book", "lamp", "mug"} {
+		e := herald.Event{Type: "ItemReserved", DataContentType: "application/json", Data: fmt.Appendf(nil, `{"item":%q}`, item)}
+		e.SetExtension("partitionkey", "order-42")
+		events = append(events, e)
+	}
+	results, err := client.PublishBatch(ctx, "reservations", events)
+	if err != nil {
+		log.Fatal(err) // a *herald.PublishError: with ids of your own, sending the batch again is safe
+	}
+	for _, res := range results {
+		fmt.Println("stored at partition", res.Partition, "offset", res.Offset)
+	}
+	// Output:
+	// stored at partition 0 offset 0
+	// stored at partition 0 offset 1
+	// stored at partition 0 offset 2
+}
+
 // A consumer with retries and dead letters: nil acknowledges, an error is
 // retried under the policy, Permanent dead-letters at once.
 func ExampleClient_Subscribe() {

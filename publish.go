@@ -99,6 +99,64 @@ func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (Publis
 	return p.add(e, true).Wait(ctx)
 }
 
+// PublishBatch publishes events to topic as one batch and waits until the
+// broker has stored all of them (fsynced, under the default sync policy):
+// one frame, one write and one answer, for a caller that already holds its
+// events together (Watermill's Publish(topic, msgs...), a pipeline of
+// XADDs). Publish gathers such batches by itself; PublishBatch skips the
+// gathering and a future per event. Missing attributes are filled as
+// Publish fills them, on copies: events is not modified. The results are
+// in the order of events.
+//
+// An invalid event fails the batch before anything is sent; the error
+// names its index. Events published earlier on this Client to topic are
+// sent before the batch, so a key's events keep their order. Over Dial a
+// batch must encode to at most 16 MiB.
+//
+// On an error no event of the batch is reported stored, yet some may be
+// (the connection was lost after the broker stored them). To retry
+// safely, give the events ids of your own: the broker deduplicates a
+// publish of the same source and id, and the ids PublishBatch makes up
+// are only in its results. When ctx ends first, PublishBatch returns
+// ctx's error and the batch goes on.
+func (c *Client) PublishBatch(ctx context.Context, topic string, events []Event) ([]PublishResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	evs := make([]Event, len(events))
+	copy(evs, events)
+	for i := range evs {
+		if err := c.prepare(&evs[i]); err != nil {
+			return nil, &PublishError{Topic: topic, Err: fmt.Errorf("events[%d]: %w", i, err)}
+		}
+	}
+	p, err := c.publisher(topic)
+	if err != nil {
+		return nil, &PublishError{Topic: topic, Err: err}
+	}
+	block := make([]PublishFuture, len(evs))
+	futures := make([]*PublishFuture, len(evs))
+	done := newBatchDone()
+	for i := range block {
+		block[i].batch = done
+		futures[i] = &block[i]
+	}
+	p.sendBatch(ctx, evs, futures, done)
+	select {
+	case <-done.ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := block[0].err; err != nil { // a batch fails as a whole
+		return nil, err
+	}
+	results := make([]PublishResult, len(block))
+	for i := range block {
+		results[i] = block[i].res
+	}
+	return results, nil
+}
+
 // Flush sends every queued event now and waits for all of them.
 func (c *Client) Flush(ctx context.Context) error {
 	c.mu.Lock()
@@ -313,6 +371,31 @@ func (p *publisher) sendNow(e Event) *PublishFuture {
 	return f
 }
 
+// sendBatch sends a whole batch (PublishBatch) and closes done once its
+// futures are resolved. On an idle publisher it sends on the caller's
+// goroutine under ctx, as sendNow does; otherwise what is gathering is
+// handed over first and the batch queues behind it, sent by the usual
+// goroutine.
+func (p *publisher) sendBatch(ctx context.Context, events []Event, futures []*PublishFuture, done *batchDone) {
+	p.mu.Lock()
+	if len(p.events) > 0 || len(p.queue) > 0 || p.inFlight >= p.c.opts.maxInFlight || !isClosed(p.placed) {
+		p.handOverLocked()
+		p.queue = append(p.queue, outBatch{events, futures, done})
+		p.sending.Add(1)
+		p.startLocked()
+		p.mu.Unlock()
+		return
+	}
+	p.inFlight++
+	p.sending.Add(1)
+	p.c.wg.Add(1)
+	placed := p.nextPlacedLocked()
+	p.mu.Unlock()
+	p.sendOn(ctx, events, futures, placed)
+	close(done.ch)
+	p.finished()
+}
+
 // nextPlacedLocked makes a new placed signal for the batch being started
 // and returns it, for send to close.
 func (p *publisher) nextPlacedLocked() chan struct{} {
@@ -412,7 +495,12 @@ func (p *publisher) finished() {
 // is closed as soon as the batch holds its place (or has failed), which
 // lets the next batch go.
 func (p *publisher) send(events []Event, futures []*PublishFuture, placed chan struct{}) {
-	ctx := context.Background()
+	p.sendOn(context.Background(), events, futures, placed)
+}
+
+// sendOn is send under ctx: a batch one caller waits for alone
+// (PublishBatch) ends with that caller's context.
+func (p *publisher) sendOn(ctx context.Context, events []Event, futures []*PublishFuture, placed chan struct{}) {
 	if placed != nil {
 		ctx = broker.OnQueued(ctx, func() { close(placed) })
 		defer broker.Queued(ctx)

@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sync"
@@ -29,14 +30,18 @@ func (g *gatedBackend) Publish(ctx context.Context, topic string, events []cloud
 	g.batches = append(g.batches, len(events))
 	g.mu.Unlock()
 	g.entered <- struct{}{}
-	<-g.gate
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	return g.Backend.Publish(ctx, topic, events)
 }
 
-// With a linger of 0 an event on an idle publisher goes out at once, and
-// the events published while that batch is in flight go together as the
-// next one.
-func TestLingerZeroSendsAtOnceAndBatchesWhileInFlight(t *testing.T) {
+// newGatedClient is a client with a linger of 0 on a broker behind a
+// gatedBackend.
+func newGatedClient(t *testing.T) (*Client, *gatedBackend, *broker.Broker) {
+	t.Helper()
 	b, err := broker.Open(broker.Config{DataDir: t.TempDir(), AutoCreateTopics: true})
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +51,14 @@ func TestLingerZeroSendsAtOnceAndBatchesWhileInFlight(t *testing.T) {
 	WithBatching(1000, 1<<20, 0)(&o)
 	c := newClient(g, o)
 	t.Cleanup(func() { c.Close() })
+	return c, g, b
+}
+
+// With a linger of 0 an event on an idle publisher goes out at once, and
+// the events published while that batch is in flight go together as the
+// next one.
+func TestLingerZeroSendsAtOnceAndBatchesWhileInFlight(t *testing.T) {
+	c, g, _ := newGatedClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -100,6 +113,71 @@ func TestWaitOnAResolvedFutureReturnsItsOutcome(t *testing.T) {
 		if res.Offset != 0 {
 			t.Fatalf("Wait %d: offset %d, want 0", i, res.Offset)
 		}
+	}
+}
+
+// PublishBatch goes after the events published before it on the same
+// topic: what is gathering is handed over first, and the batch queues
+// behind it.
+func TestPublishBatchGoesAfterGatheredEvents(t *testing.T) {
+	c := openEmbedded(t, t.TempDir(), WithBatching(1000, 1<<20, time.Hour)) // gathered events wait for a flush
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.CreateTopic(ctx, "t", TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var gathered []*PublishFuture
+	for i := range 3 {
+		gathered = append(gathered, c.Publish(ctx, "t", Event{Type: "async", Data: []byte{byte(i)}}))
+	}
+	res, err := c.PublishBatch(ctx, "t", []Event{{Type: "batch"}, {Type: "batch"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range gathered {
+		r, err := f.Wait(ctx)
+		if err != nil || r.Offset != int64(i) {
+			t.Fatalf("gathered event %d: %+v, %v; want offset %d", i, r, err, i)
+		}
+	}
+	if res[0].Offset != 3 || res[1].Offset != 4 {
+		t.Fatalf("batch stored at %d and %d, want 3 and 4, after the gathered events", res[0].Offset, res[1].Offset)
+	}
+}
+
+// PublishBatch returns when its context ends, whether its batch is being
+// sent on the caller's goroutine or waits behind another; the waiting one
+// is still sent afterwards.
+func TestPublishBatchEndsWithItsContext(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("behind_another_batch=%v", busy), func(t *testing.T) {
+			c, g, b := newGatedClient(t)
+			if _, err := b.CreateTopic(context.Background(), "t", broker.TopicConfig{Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if busy {
+				c.Publish(context.Background(), "t", Event{Type: "first"})
+				<-g.entered // held at the gate: the batch queues behind it
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if _, err := c.PublishBatch(ctx, "t", []Event{{Type: "batch"}}); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("PublishBatch: %v, want the context's deadline", err)
+			}
+			close(g.gate)
+			fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer fcancel()
+			if err := c.Flush(fctx); err != nil {
+				t.Fatal(err)
+			}
+			_, end, err := b.Offsets("t", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int64{false: 0, true: 2}[busy]; end != want {
+				t.Fatalf("%d events stored, want %d", end, want)
+			}
+		})
 	}
 }
 
