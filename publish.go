@@ -84,7 +84,9 @@ func (c *Client) Publish(ctx context.Context, topic string, e Event) *PublishFut
 }
 
 // PublishSync publishes e and waits for its acknowledgement. It sends at
-// once, without waiting for the linger.
+// once, without waiting for the linger. When ctx ends first it returns
+// ctx's error, and e may be stored nonetheless: to retry safely, give e
+// an id of your own (the broker deduplicates by source and id).
 func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (PublishResult, error) {
 	if err := c.prepare(&e); err != nil {
 		return PublishResult{}, &PublishError{Topic: topic, Err: err}
@@ -93,7 +95,7 @@ func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (Publis
 	if err != nil {
 		return PublishResult{}, &PublishError{Topic: topic, Err: err}
 	}
-	if f := p.sendNow(e); f != nil {
+	if f := p.sendNow(ctx, e); f != nil {
 		return f.res, f.err
 	}
 	return p.add(e, true).Wait(ctx)
@@ -350,11 +352,12 @@ func (p *publisher) add(e Event, now bool) *PublishFuture {
 	return f
 }
 
-// sendNow sends e alone on the caller's goroutine when nothing else of
-// this topic is gathering or queued and a slot is free: a PublishSync on
-// an idle publisher then costs no goroutine handoff. It returns nil,
-// sending nothing, when e must queue behind other events.
-func (p *publisher) sendNow(e Event) *PublishFuture {
+// sendNow sends e alone on the caller's goroutine, under the caller's
+// ctx, when nothing else of this topic is gathering or queued and a slot
+// is free: a PublishSync on an idle publisher then costs no goroutine
+// handoff. It returns nil, sending nothing, when e must queue behind
+// other events.
+func (p *publisher) sendNow(ctx context.Context, e Event) *PublishFuture {
 	p.mu.Lock()
 	if len(p.events) > 0 || len(p.queue) > 0 || p.inFlight >= p.c.opts.maxInFlight || !isClosed(p.placed) {
 		p.mu.Unlock()
@@ -366,7 +369,7 @@ func (p *publisher) sendNow(e Event) *PublishFuture {
 	placed := p.nextPlacedLocked()
 	p.mu.Unlock()
 	f := &PublishFuture{}
-	p.send([]Event{e}, []*PublishFuture{f}, placed)
+	p.sendOn(ctx, []Event{e}, []*PublishFuture{f}, placed)
 	p.finished()
 	return f
 }

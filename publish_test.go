@@ -145,39 +145,54 @@ func TestPublishBatchGoesAfterGatheredEvents(t *testing.T) {
 	}
 }
 
-// PublishBatch returns when its context ends, whether its batch is being
-// sent on the caller's goroutine or waits behind another; the waiting one
-// is still sent afterwards.
-func TestPublishBatchEndsWithItsContext(t *testing.T) {
-	for _, busy := range []bool{false, true} {
-		t.Run(fmt.Sprintf("behind_another_batch=%v", busy), func(t *testing.T) {
-			c, g, b := newGatedClient(t)
-			if _, err := b.CreateTopic(context.Background(), "t", broker.TopicConfig{Partitions: 1}); err != nil {
-				t.Fatal(err)
-			}
-			if busy {
-				c.Publish(context.Background(), "t", Event{Type: "first"})
-				<-g.entered // held at the gate: the batch queues behind it
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			defer cancel()
-			if _, err := c.PublishBatch(ctx, "t", []Event{{Type: "batch"}}); !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("PublishBatch: %v, want the context's deadline", err)
-			}
-			close(g.gate)
-			fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer fcancel()
-			if err := c.Flush(fctx); err != nil {
-				t.Fatal(err)
-			}
-			_, end, err := b.Offsets("t", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := map[bool]int64{false: 0, true: 2}[busy]; end != want {
-				t.Fatalf("%d events stored, want %d", end, want)
-			}
-		})
+// PublishBatch and PublishSync return when their context ends, whether
+// their batch is being sent on the caller's goroutine or waits behind
+// another; the waiting one is still sent afterwards.
+func TestSyncPublishesEndWithTheirContext(t *testing.T) {
+	calls := []struct {
+		name    string
+		publish func(ctx context.Context, c *Client) error
+	}{
+		{"PublishBatch", func(ctx context.Context, c *Client) error {
+			_, err := c.PublishBatch(ctx, "t", []Event{{Type: "batch"}})
+			return err
+		}},
+		{"PublishSync", func(ctx context.Context, c *Client) error {
+			_, err := c.PublishSync(ctx, "t", Event{Type: "sync"})
+			return err
+		}},
+	}
+	for _, call := range calls {
+		for _, busy := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/behind_another_batch=%v", call.name, busy), func(t *testing.T) {
+				c, g, b := newGatedClient(t)
+				if _, err := b.CreateTopic(context.Background(), "t", broker.TopicConfig{Partitions: 1}); err != nil {
+					t.Fatal(err)
+				}
+				if busy {
+					c.Publish(context.Background(), "t", Event{Type: "first"})
+					<-g.entered // held at the gate: the call queues behind it
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+				defer cancel()
+				if err := call.publish(ctx, c); !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("%s: %v, want the context's deadline", call.name, err)
+				}
+				close(g.gate)
+				fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer fcancel()
+				if err := c.Flush(fctx); err != nil {
+					t.Fatal(err)
+				}
+				_, end, err := b.Offsets("t", 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := map[bool]int64{false: 0, true: 2}[busy]; end != want {
+					t.Fatalf("%d events stored, want %d", end, want)
+				}
+			})
+		}
 	}
 }
 
