@@ -145,9 +145,13 @@ func (c *Client) PublishBatch(ctx context.Context, topic string, events []Event)
 	}
 	p.sendBatch(ctx, evs, futures, done)
 	select {
-	case <-done.ch:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	case <-done.ch: // answered (on an idle publisher, always by now)
+	default:
+		select {
+		case <-done.ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	if err := block[0].err; err != nil { // a batch fails as a whole
 		return nil, err
