@@ -196,6 +196,39 @@ func TestSyncPublishesEndWithTheirContext(t *testing.T) {
 	}
 }
 
+// cancelAfterPublish ends the caller's context once the broker has
+// answered: the answer and the end of the context arrive together.
+type cancelAfterPublish struct {
+	remote.Backend
+	cancel func()
+}
+
+func (b *cancelAfterPublish) Publish(ctx context.Context, topic string, events []cloudevent.Event) ([]broker.PublishResult, error) {
+	res, err := b.Backend.Publish(ctx, topic, events)
+	b.cancel()
+	return res, err
+}
+
+// A batch answered as its context ends is reported stored, not as the
+// context's error: the caller would otherwise publish it again.
+func TestPublishBatchAnsweredAsItsContextEndsIsStored(t *testing.T) {
+	bk, err := broker.Open(broker.Config{DataDir: t.TempDir(), AutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &cancelAfterPublish{Backend: remote.Embedded(bk)}
+	c := newClient(backend, defaultClientOptions())
+	t.Cleanup(func() { c.Close() })
+	for i := range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		backend.cancel = cancel
+		res, err := c.PublishBatch(ctx, "t", []Event{{Type: "x"}})
+		if err != nil || len(res) != 1 || res[0].Offset != int64(i) {
+			t.Fatalf("batch %d: %+v, %v; want it stored at offset %d", i, res, err, i)
+		}
+	}
+}
+
 // With several batches in flight (WithMaxInFlightBatches), a key's events
 // are still stored in the order they were published, over both
 // transports: each batch is sent once the one before holds its place in
