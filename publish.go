@@ -506,7 +506,7 @@ func (p *publisher) send(events []Event, futures []*PublishFuture, placed chan s
 }
 
 // sendOn is send under ctx: a batch one caller waits for alone
-// (PublishBatch) ends with that caller's context.
+// (PublishSync, PublishBatch) ends with that caller's context.
 func (p *publisher) sendOn(ctx context.Context, events []Event, futures []*PublishFuture, placed chan struct{}) {
 	if placed != nil {
 		ctx = broker.OnQueued(ctx, func() { close(placed) })
