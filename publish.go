@@ -363,19 +363,29 @@ func (p *publisher) add(e Event, now bool) *PublishFuture {
 // other events.
 func (p *publisher) sendNow(ctx context.Context, e Event) *PublishFuture {
 	p.mu.Lock()
-	if len(p.events) > 0 || len(p.queue) > 0 || p.inFlight >= p.c.opts.maxInFlight || !isClosed(p.placed) {
-		p.mu.Unlock()
+	placed, idle := p.claimIdleLocked()
+	p.mu.Unlock()
+	if !idle {
 		return nil
 	}
-	p.inFlight++
-	p.sending.Add(1)
-	p.c.wg.Add(1)
-	placed := p.nextPlacedLocked()
-	p.mu.Unlock()
 	f := &PublishFuture{}
 	p.sendOn(ctx, []Event{e}, []*PublishFuture{f}, placed)
 	p.finished()
 	return f
+}
+
+// claimIdleLocked takes a slot for a batch its caller sends on its own
+// goroutine, when nothing of this topic is gathering or queued and a
+// slot is free; the caller must call finished once the batch is
+// answered. idle is false, and nothing taken, otherwise.
+func (p *publisher) claimIdleLocked() (placed chan struct{}, idle bool) {
+	if len(p.events) > 0 || len(p.queue) > 0 || p.inFlight >= p.c.opts.maxInFlight || !isClosed(p.placed) {
+		return nil, false
+	}
+	p.inFlight++
+	p.sending.Add(1)
+	p.c.wg.Add(1)
+	return p.nextPlacedLocked(), true
 }
 
 // sendBatch sends a whole batch (PublishBatch) and closes done once its
@@ -385,7 +395,8 @@ func (p *publisher) sendNow(ctx context.Context, e Event) *PublishFuture {
 // goroutine.
 func (p *publisher) sendBatch(ctx context.Context, events []Event, futures []*PublishFuture, done *batchDone) {
 	p.mu.Lock()
-	if len(p.events) > 0 || len(p.queue) > 0 || p.inFlight >= p.c.opts.maxInFlight || !isClosed(p.placed) {
+	placed, idle := p.claimIdleLocked()
+	if !idle {
 		p.handOverLocked()
 		p.queue = append(p.queue, outBatch{events, futures, done})
 		p.sending.Add(1)
@@ -393,10 +404,6 @@ func (p *publisher) sendBatch(ctx context.Context, events []Event, futures []*Pu
 		p.mu.Unlock()
 		return
 	}
-	p.inFlight++
-	p.sending.Add(1)
-	p.c.wg.Add(1)
-	placed := p.nextPlacedLocked()
 	p.mu.Unlock()
 	p.sendOn(ctx, events, futures, placed)
 	close(done.ch)
