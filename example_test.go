@@ -43,7 +43,8 @@ func ExampleClient_Publish() {
 }
 
 // Publish events you already hold as one batch: they are stored in order,
-// with one fsync, and PublishBatch returns once all of them are.
+// with one fsync per partition, and PublishBatch returns once all of them
+// are.
 func ExampleClient_PublishBatch() {
 	dir, _ := os.MkdirTemp("", "herald-example")
 	defer os.RemoveAll(dir)
