@@ -80,7 +80,7 @@
 // (ack), dead-letter intent and completion, redrive, seek. The change a call
 // makes is written before it returns. Seek, reject and the dead-letter steps
 // are also fsynced before it returns; deliver, ack, nack and extend are
-// fsynced within ackSyncDelay (10 ms), or with the next fsynced operation:
+// fsynced within ackSyncDelay (100 ms), or with the next fsynced operation:
 // after a kill -9 nothing is lost, after a power cut the acks of the last
 // moment are forgotten and their events delivered again (at least once).
 // Lease expiry is not journaled, it follows from the journaled deadline. When the journal reaches CompactAfter

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -350,8 +351,8 @@ func TestAcksShareJournalFsyncs(t *testing.T) {
 		}
 	}
 	elapsed := time.Since(start)
-	// One fsync per ackSyncDelay of acking, plus a few for the zero fill
-	// ahead of the journal: far fewer than one per ack.
+	// One fsync per ackSyncDelay of acking, plus a few to spare: far
+	// fewer than one per ack.
 	if limit := int32(elapsed/ackSyncDelay) + 4; syncs.Load() > limit || syncs.Load() > n/4 {
 		t.Fatalf("%d acks in %v cost %d journal fsyncs, want at most %d", n-1, elapsed, syncs.Load(), min(limit, n/4))
 	}
@@ -475,6 +476,48 @@ func TestFetchDoesNotWaitForItsLeasesWrite(t *testing.T) {
 // faultyEnv is an env on a filesystem that injects the faults a test
 // chooses (none until it sets an injector), with topic t and its
 // subscription s.
+// A subscription's journal is not zero-filled ahead of its writes, as
+// the topic's log is: nobody waits for the journal's fsyncs, so the fill
+// would only add writes to the disk beside the topic's fsyncs
+// (journalOptions).
+func TestSubscriptionJournalsAreNotZeroFilled(t *testing.T) {
+	e, faulty := faultyEnv(t)
+	subs := filepath.Join(e.dir, topicsDir, "t", subscriptionsDir)
+	var topicFills, journalFills atomic.Int32
+	faulty.SetInjector(func(op vfs.Op, path string) vfs.Fault {
+		if op != vfs.OpWrite {
+			return vfs.Fault{}
+		}
+		stack := make([]byte, 16<<10)
+		if !strings.Contains(string(stack[:runtime.Stack(stack, false)]), "commitlog.(*Log).beforeWrite.func") {
+			return vfs.Fault{}
+		}
+		if strings.HasPrefix(path, subs) {
+			journalFills.Add(1)
+		} else {
+			topicFills.Add(1)
+		}
+		return vfs.Fault{}
+	})
+	const n = 50
+	publishN(e, "t", n)
+	for _, d := range e.poll("t", "s", "c", n) {
+		if err := e.b.Ack(context.Background(), "t", "s", d.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.b.Close(); err != nil { // waits for fills in progress
+		t.Fatal(err)
+	}
+	e.b = nil
+	if topicFills.Load() == 0 {
+		t.Fatal("the topic's log was not zero-filled: the test no longer sees fills")
+	}
+	if got := journalFills.Load(); got != 0 {
+		t.Fatalf("the subscription's journal was zero-filled %d times, want none", got)
+	}
+}
+
 func faultyEnv(t *testing.T) (*env, *vfs.Faulty) {
 	t.Helper()
 	faulty := vfs.NewFaulty(vfs.OS)

@@ -66,6 +66,13 @@ type Options struct {
 	// delay. 0 fsyncs them at once. Fewer fsyncs for records whose loss in
 	// a power cut is harmless (a subscription's leases and acks).
 	UnsyncedDelay time.Duration
+	// NoZeroFill, under SyncAlways, appends without zero-filling ahead of
+	// the writer (prealloc.go). The fill makes every fsync of the log
+	// cheaper but writes each byte twice; a log whose fsyncs nobody waits
+	// for (a subscription journal, fsynced every UnsyncedDelay) only adds
+	// that writing to the disk's queue, where it slows the fsyncs of the
+	// logs that are waited for.
+	NoZeroFill bool
 	// IndexIntervalBytes is the distance in log bytes between two sparse
 	// index entries: a read scans at most this much before its offset.
 	IndexIntervalBytes int

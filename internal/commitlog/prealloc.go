@@ -1,6 +1,7 @@
 package commitlog
 
-// Zero-filling ahead of the writer (SyncAlways only).
+// Zero-filling ahead of the writer (SyncAlways only, unless
+// Options.NoZeroFill).
 //
 // An fdatasync after appending to a file must also commit the file's new
 // size, a filesystem journal transaction: on this project's disk that
@@ -58,7 +59,7 @@ func (l *Log) beforeWrite(seg *segment, pos, end int64) {
 			}
 		}
 	}
-	if l.opts.Sync != SyncAlways || z.pending != nil || end+zeroLowWater <= z.zeroed || z.zeroed >= l.opts.SegmentBytes {
+	if l.opts.Sync != SyncAlways || l.opts.NoZeroFill || z.pending != nil || end+zeroLowWater <= z.zeroed || z.zeroed >= l.opts.SegmentBytes {
 		return
 	}
 	start := max(z.zeroed, end)
