@@ -123,8 +123,11 @@ func decodeIndex(b []byte, base, logSize int64) (entries []indexEntry, next, max
 			pos:         int64(binary.BigEndian.Uint32(e[4:])),
 			maxTSBefore: int64(binary.BigEndian.Uint64(e[8:])),
 		}
-		if entries[i].pos >= logSize || entries[i].offset >= next ||
-			(i > 0 && (entries[i].offset <= entries[i-1].offset || entries[i].pos <= entries[i-1].pos)) {
+		// maxTSBefore is a running maximum: lookupTime's binary search
+		// needs it never to fall, and never to pass the segment's.
+		if entries[i].pos >= logSize || entries[i].offset >= next || entries[i].maxTSBefore > maxTS ||
+			(i > 0 && (entries[i].offset <= entries[i-1].offset || entries[i].pos <= entries[i-1].pos ||
+				entries[i].maxTSBefore < entries[i-1].maxTSBefore)) {
 			return nil, 0, 0, fmt.Errorf("%w: entry %d out of order", errBadIndex, i)
 		}
 	}

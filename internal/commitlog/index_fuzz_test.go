@@ -69,7 +69,10 @@ func checkIndexDecode(t *testing.T, b []byte, base, logSize int64) {
 		if e.pos < 0 || e.pos >= logSize {
 			t.Fatalf("entry %d: position %d outside [0, %d)", i, e.pos, logSize)
 		}
-		if i > 0 && (e.offset <= entries[i-1].offset || e.pos <= entries[i-1].pos) {
+		if e.maxTSBefore > maxTS {
+			t.Fatalf("entry %d: max timestamp before it %d over the segment's %d", i, e.maxTSBefore, maxTS)
+		}
+		if i > 0 && (e.offset <= entries[i-1].offset || e.pos <= entries[i-1].pos || e.maxTSBefore < entries[i-1].maxTSBefore) {
 			t.Fatalf("entry %d (%+v) does not follow entry %d (%+v)", i, e, i-1, entries[i-1])
 		}
 	}

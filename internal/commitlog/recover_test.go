@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -204,11 +205,22 @@ func TestCorruptSealedSegmentIsNeverServed(t *testing.T) {
 }
 
 func TestDamagedIndexIsRebuilt(t *testing.T) {
-	for name, damage := range map[string]func(path string){
-		"missing":   func(p string) { os.Remove(p) },
-		"truncated": func(p string) { b, _ := os.ReadFile(p); os.WriteFile(p, b[:len(b)-5], 0o644) },
-		"flipped":   func(p string) { b, _ := os.ReadFile(p); b[3] ^= 0x10; os.WriteFile(p, b, 0o644) },
-		"empty":     func(p string) { os.WriteFile(p, nil, 0o644) },
+	for name, damage := range map[string]func(t *testing.T, path string){
+		"missing":   func(_ *testing.T, p string) { os.Remove(p) },
+		"truncated": func(_ *testing.T, p string) { b, _ := os.ReadFile(p); os.WriteFile(p, b[:len(b)-5], 0o644) },
+		"flipped":   func(_ *testing.T, p string) { b, _ := os.ReadFile(p); b[3] ^= 0x10; os.WriteFile(p, b, 0o644) },
+		"empty":     func(_ *testing.T, p string) { os.WriteFile(p, nil, 0o644) },
+		// A valid CRC over wrong contents: the last entry's running
+		// maximum of timestamps falls back to the first's.
+		"timestamps falling": func(t *testing.T, p string) {
+			b, _ := os.ReadFile(p)
+			entries, next, maxTS, err := decodeIndex(b, 0, math.MaxInt64)
+			if err != nil || len(entries) < 3 {
+				t.Fatalf("decode the written index: %d entries, %v", len(entries), err)
+			}
+			entries[len(entries)-1].maxTSBefore = entries[0].maxTSBefore
+			os.WriteFile(p, (&index{entries: entries}).encode(0, next, maxTS), 0o644)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			opts := Options{SegmentBytes: 4096, IndexIntervalBytes: 256}
@@ -222,7 +234,7 @@ func TestDamagedIndexIsRebuilt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			damage(idx)
+			damage(t, idx)
 			l := openLog(t, dir, opts)
 			if got := l.Recovery().RebuiltIndexes; len(got) != 1 {
 				t.Fatalf("rebuilt %v, want the first segment", got)
