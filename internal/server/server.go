@@ -28,6 +28,9 @@ type Server struct {
 	log    *slog.Logger
 	broker atomic.Pointer[broker.Broker]
 	ready  atomic.Bool
+	// publishing counts PUBLISH frames being stored, on every connection
+	// (publishNow).
+	publishing atomic.Int32
 
 	// streams ends long polls and push streams at shutdown, since
 	// http.Server.Shutdown waits for them but does not cancel them.

@@ -155,7 +155,13 @@ type streamConn struct {
 	// dispatched counts the requests on request goroutines: publishNow
 	// stores a frame on the reader only while it is 0.
 	dispatched atomic.Int32
-	ended      chan struct{}
+	// pipelines is set, for good, once the client sent a frame while one
+	// of its PUBLISH frames was in progress (reader only; publishNow).
+	pipelines bool
+	// waiting reports whether the client has sent bytes the reader has
+	// not read yet; nil where the connection cannot tell (peek_unix.go).
+	waiting func() bool
+	ended   chan struct{}
 
 	mu      sync.Mutex
 	fetches map[uint64]*waitingFetch // long polls a CANCEL may end
@@ -234,6 +240,7 @@ func newStreamConn(s *Server, b *broker.Broker, conn net.Conn, rd *bufio.Reader,
 		fetches: map[uint64]*waitingFetch{}, lines: map[fetchLine]chan struct{}{},
 		spare: make(chan request), ended: make(chan struct{})}
 	sc.bw = bufio.NewWriterSize(conn, streamBufferBytes)
+	sc.waiting = bytesWaiting(conn)
 	return sc
 }
 
@@ -335,6 +342,9 @@ func (sc *streamConn) readLoop() error {
 		if sc.publishNow(h, payload) {
 			continue
 		}
+		if sc.dispatched.Load() != 0 || sc.rd.Buffered() != 0 {
+			sc.pipelines = true // this frame came while others were in progress
+		}
 		// A connection's PUBLISH frames are stored in the order they
 		// arrive: the next frame is read once this one's events hold their
 		// place in their partitions (or it failed), while its fsync and
@@ -370,6 +380,10 @@ func (sc *streamConn) dispatch(r request) {
 // dispatchHook, when set, sees every frame dispatch hands to a request
 // goroutine (tests).
 var dispatchHook atomic.Pointer[func(wire.Header)]
+
+// publishHook, when set, runs as a PUBLISH frame's storing begins
+// (tests).
+var publishHook atomic.Pointer[func(*streamConn)]
 
 // maxSpareRequests bounds the request goroutines a connection keeps parked.
 const maxSpareRequests = 8
@@ -523,6 +537,12 @@ func (sc *streamConn) handle(w *waitingFetch, h wire.Header, payload []byte, pla
 			// Before the reply: a client's next frame, sent once it has
 			// this reply, finds the connection idle (publishNow).
 			sc.dispatched.Add(-1)
+		} else if h.Type == wire.TypePublish && !sc.pipelines {
+			// Stored by the reader (publishNow): a frame the client sent
+			// before this reply pipelines, and waited for this one. Only
+			// a large frame asks the socket (a system call): a small
+			// one's wait is short.
+			sc.pipelines = sc.rd.Buffered() != 0 || (h.Len > publishNowMax && sc.waiting())
 		}
 		if r := (streamReply{frames: reply, weight: h.Len, counted: true, pooled: pooled}); !sc.tryReply(r) {
 			sc.out <- r
@@ -569,37 +589,51 @@ func (sc *streamConn) errorFrame(id uint64, err error) []byte {
 	return b
 }
 
-// publishNow stores and answers a small PUBLISH on the reader's
-// goroutine when the connection has nothing else in progress (no request
-// on a request goroutine) and no other frame waiting to be read, and
-// reports whether it did; otherwise the frame goes to a request
-// goroutine, and the reader reads on once its events hold their place.
-// That is the case of one client publishing one event at a time and
-// waiting for each (PublishSync): the hand-off to a request goroutine and
-// the wake-up of the reader once the events were placed cost a sync
-// publish about a tenth of its round trip (`herald bench publish --sync`
-// p50 231 -> 206 µs, 8 pairs; batches of 100, fan-out and e2e level).
-// Frames that arrive while the reader waits for this one's fsync are read
-// after it, so only an otherwise idle connection takes this path: a
-// client pipelining publishes, or with a long poll in progress, keeps the
-// reader free (eight goroutines publishing one event at a time over one
-// connection, BenchmarkRemotePublish/batch=1: level).
+// publishNow stores and answers a PUBLISH on the reader's goroutine when
+// the connection has nothing else in progress (no request on a request
+// goroutine), no other frame waiting to be read, and a client that has
+// never pipelined, and reports whether it did; otherwise the frame goes
+// to a request goroutine, and the reader reads on once its events hold
+// their place. That is the case of a client that sends one frame and
+// waits for its answer, PublishSync or PublishBatch: the hand-off to a
+// request goroutine and the wake-up of the reader once the events were
+// placed cost a sync publish about a tenth of its round trip (`herald
+// bench publish --sync` p50 231 -> 206 µs, 8 pairs) and a producer of
+// batches of 100 6-7% of its rate (1a and 1c, 8 and 6 pairs).
+//
+// Frames that arrive while the reader stores this one are read after its
+// fsync, which a client pipelining publishes (several topics over one
+// connection, or several batches in flight) would pay for. So the first
+// frame that comes while a PUBLISH is in progress, which the reader sees
+// before it answers (handle: in its buffer or, after a large frame,
+// waiting on the socket), marks the connection as pipelining, and
+// its publishes go to request goroutines from then on. A frame over
+// publishNowMax also needs a connection that can see waiting bytes, and
+// no PUBLISH in progress on any connection: with four producers of large
+// batches, storing on the readers was level at best (1d, 30 pairs).
 func (sc *streamConn) publishNow(h wire.Header, payload []byte) bool {
-	if h.Len > publishNowMax || sc.dispatched.Load() != 0 || sc.rd.Buffered() != 0 {
+	if sc.pipelines || sc.dispatched.Load() != 0 || sc.rd.Buffered() != 0 {
+		return false
+	}
+	if h.Len > publishNowMax && (sc.waiting == nil || sc.s.publishing.Load() != 0) {
 		return false
 	}
 	sc.handle(nil, h, payload, nil, false)
 	return true
 }
 
-// publishNowMax is the largest PUBLISH frame the reader stores itself: a
-// few small events. A batch's decoding and validation would hold the
-// reader much longer than the hand-off costs.
+// publishNowMax is the largest PUBLISH frame publishNow stores whatever
+// the other connections do: a few small events.
 const publishNowMax = 4 << 10
 
 // publish stores one PUBLISH frame's events; placed, when not nil, is
 // closed as soon as they hold their place, or on return.
 func (sc *streamConn) publish(id uint64, payload []byte, placed chan struct{}) ([]byte, error) {
+	sc.s.publishing.Add(1)
+	defer sc.s.publishing.Add(-1)
+	if hook := publishHook.Load(); hook != nil {
+		(*hook)(sc)
+	}
 	ctx := sc.work
 	if placed != nil {
 		ctx = broker.OnQueued(ctx, func() { close(placed) })

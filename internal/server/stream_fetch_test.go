@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -354,10 +355,10 @@ func TestAReadyFetchIsAnsweredByTheReader(t *testing.T) {
 	}
 }
 
-// A small PUBLISH on a connection with nothing else in progress is stored
-// and answered by the reader itself (publishNow); a large one, or one
-// sent while a long poll waits on a request goroutine, is handed off.
-func TestASmallPublishOnAnIdleConnectionIsStoredByTheReader(t *testing.T) {
+// A PUBLISH on a connection with nothing else in progress is stored and
+// answered by the reader itself (publishNow), small or large; one sent
+// while a long poll waits on a request goroutine is handed off.
+func TestAPublishOnAnIdleConnectionIsStoredByTheReader(t *testing.T) {
 	publishes := countDispatched(t, wire.TypePublish)
 	rs := startStreamServer(t)
 	r := openStream(t, rs.addr)
@@ -374,8 +375,8 @@ func TestASmallPublishOnAnIdleConnectionIsStoredByTheReader(t *testing.T) {
 	}
 	r.write(t, publishFrame(t, 13, 3, 300)) // over publishNowMax
 	r.frames(t, 13)
-	if n := publishes.Load(); n != 1 {
-		t.Fatalf("%d publishes went to a request goroutine, want the large one", n)
+	if n := publishes.Load(); n != 0 {
+		t.Fatalf("%d publishes went to a request goroutine, want none (the large one too)", n)
 	}
 	r.write(t, fetchFrame(14, "c", 1000, streamWait))
 	if ds := deliveries(t, r.frames(t, 14)[14]); len(ds) != 303 {
@@ -386,10 +387,64 @@ func TestASmallPublishOnAnIdleConnectionIsStoredByTheReader(t *testing.T) {
 	r.frames(t, 16) // the long poll was read before the call
 	r.write(t, publishFrame(t, 17, 303, 1))
 	got := r.frames(t, 17, 15)
-	if n := publishes.Load(); n != 2 {
-		t.Fatalf("%d publishes went to a request goroutine, want also the one sent during the long poll", n)
+	if n := publishes.Load(); n != 1 {
+		t.Fatalf("%d publishes went to a request goroutine, want the one sent during the long poll", n)
 	}
 	if ds := deliveries(t, got[15]); len(ds) != 1 || ds[0].Event.Event.ID != "303" {
 		t.Fatalf("the long poll got %d deliveries, want event 303", len(ds))
+	}
+}
+
+// A client that sends a frame before its PUBLISH is answered pipelines:
+// from then on its publishes go to request goroutines, even on an idle
+// connection, so that a frame never waits for another's fsync to be read.
+// The reader sees the early frame in its buffer (frames written together)
+// or, after a large frame, waiting on the socket.
+func TestAPipeliningClientsPublishesAreHandedOff(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		send func(t *testing.T, r *rawStream)
+	}{
+		{"frames written together", func(t *testing.T, r *rawStream) {
+			r.write(t, append(publishFrame(t, 10, 0, 1), publishFrame(t, 11, 1, 1)...))
+			r.frames(t, 10, 11)
+		}},
+		{"a frame sent while a large one is stored", func(t *testing.T, r *rawStream) {
+			var once sync.Once
+			hook := func(sc *streamConn) {
+				once.Do(func() { // on the server's reader: no t.Fatal here
+					if _, err := r.conn.Write(publishFrame(t, 11, 300, 1)); err != nil {
+						t.Error(err)
+						return
+					}
+					deadline := time.Now().Add(streamWait)
+					for !sc.waiting() {
+						if time.Now().After(deadline) {
+							t.Error("the frame sent during the publish never reached the server")
+							return
+						}
+						runtime.Gosched()
+					}
+				})
+			}
+			publishHook.Store(&hook)
+			defer publishHook.Store(nil)
+			r.write(t, publishFrame(t, 10, 0, 300)) // over publishNowMax
+			r.frames(t, 10, 11)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			publishes := countDispatched(t, wire.TypePublish)
+			rs := startStreamServer(t)
+			r := openStream(t, rs.addr)
+			r.setup(t)
+			tt.send(t, r)
+			before := publishes.Load()
+			r.write(t, publishFrame(t, 12, 301, 1)) // alone, on an idle connection
+			r.frames(t, 12)
+			if publishes.Load() != before+1 {
+				t.Fatal("a pipelining client's publish on an idle connection was stored by the reader")
+			}
+		})
 	}
 }
