@@ -591,31 +591,34 @@ func (sc *streamConn) errorFrame(id uint64, err error) []byte {
 
 // publishNow stores and answers a PUBLISH on the reader's goroutine when
 // the connection has nothing else in progress (no request on a request
-// goroutine), no other frame waiting to be read, and a client that has
-// never pipelined, and reports whether it did; otherwise the frame goes
-// to a request goroutine, and the reader reads on once its events hold
-// their place. That is the case of a client that sends one frame and
-// waits for its answer, PublishSync or PublishBatch: the hand-off to a
-// request goroutine and the wake-up of the reader once the events were
-// placed cost a sync publish about a tenth of its round trip (`herald
-// bench publish --sync` p50 231 -> 206 µs, 8 pairs) and a producer of
-// batches of 100 6-7% of its rate (1a and 1c, 8 and 6 pairs).
+// goroutine) and no other frame waiting to be read, and reports whether
+// it did; otherwise the frame goes to a request goroutine, and the reader
+// reads on once its events hold their place. That is the case of a client
+// that sends one frame and waits for its answer, PublishSync or
+// PublishBatch: the hand-off to a request goroutine and the wake-up of
+// the reader once the events were placed cost a sync publish about a
+// tenth of its round trip (`herald bench publish --sync` p50 231 -> 206
+// µs, 8 pairs) and a producer of batches of 100 6-7% of its rate (1a and
+// 1c, 8 and 6 pairs).
 //
 // Frames that arrive while the reader stores this one are read after its
-// fsync, which a client pipelining publishes (several topics over one
-// connection, or several batches in flight) would pay for. So the first
-// frame that comes while a PUBLISH is in progress, which the reader sees
-// before it answers (handle: in its buffer or, after a large frame,
-// waiting on the socket), marks the connection as pipelining, and
-// its publishes go to request goroutines from then on. A frame over
-// publishNowMax also needs a connection that can see waiting bytes, and
-// no PUBLISH in progress on any connection: with four producers of large
-// batches, storing on the readers was level at best (1d, 30 pairs).
+// fsync. For a small frame that costs little (eight goroutines publishing
+// one event at a time over one connection, BenchmarkRemotePublish/batch=1:
+// level). A frame over publishNowMax takes longer to decode and store, and
+// a client pipelining them (several topics over one connection, or
+// several batches in flight) would pay for it; so the first frame that
+// comes while a PUBLISH is in progress, which the reader sees before it
+// answers (handle: in its buffer or, after a large frame, waiting on the
+// socket), marks the connection as pipelining, and its large frames go to
+// request goroutines from then on. A large frame also needs a connection
+// that can see waiting bytes, and no PUBLISH in progress on any
+// connection: with four producers of large batches, storing on the
+// readers was level at best (1d, 30 pairs).
 func (sc *streamConn) publishNow(h wire.Header, payload []byte) bool {
-	if sc.pipelines || sc.dispatched.Load() != 0 || sc.rd.Buffered() != 0 {
+	if sc.dispatched.Load() != 0 || sc.rd.Buffered() != 0 {
 		return false
 	}
-	if h.Len > publishNowMax && (sc.waiting == nil || sc.s.publishing.Load() != 0) {
+	if h.Len > publishNowMax && (sc.pipelines || sc.waiting == nil || sc.s.publishing.Load() != 0) {
 		return false
 	}
 	sc.handle(nil, h, payload, nil, false)

@@ -396,8 +396,9 @@ func TestAPublishOnAnIdleConnectionIsStoredByTheReader(t *testing.T) {
 }
 
 // A client that sends a frame before its PUBLISH is answered pipelines:
-// from then on its publishes go to request goroutines, even on an idle
-// connection, so that a frame never waits for another's fsync to be read.
+// from then on its large publishes go to request goroutines, even on an
+// idle connection, so that a frame never waits for a large one's storing
+// to be read.
 // The reader sees the early frame in its buffer (frames written together)
 // or, after a large frame, waiting on the socket.
 func TestAPipeliningClientsPublishesAreHandedOff(t *testing.T) {
@@ -440,10 +441,10 @@ func TestAPipeliningClientsPublishesAreHandedOff(t *testing.T) {
 			r.setup(t)
 			tt.send(t, r)
 			before := publishes.Load()
-			r.write(t, publishFrame(t, 12, 301, 1)) // alone, on an idle connection
+			r.write(t, publishFrame(t, 12, 301, 300)) // alone, on an idle connection
 			r.frames(t, 12)
 			if publishes.Load() != before+1 {
-				t.Fatal("a pipelining client's publish on an idle connection was stored by the reader")
+				t.Fatal("a pipelining client's large publish on an idle connection was stored by the reader")
 			}
 		})
 	}
