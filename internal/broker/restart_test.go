@@ -473,9 +473,6 @@ func TestFetchDoesNotWaitForItsLeasesWrite(t *testing.T) {
 	}
 }
 
-// faultyEnv is an env on a filesystem that injects the faults a test
-// chooses (none until it sets an injector), with topic t and its
-// subscription s.
 // A subscription's journal is not zero-filled ahead of its writes, as
 // the topic's log is: nobody waits for the journal's fsyncs, so the fill
 // would only add writes to the disk beside the topic's fsyncs
@@ -518,6 +515,9 @@ func TestSubscriptionJournalsAreNotZeroFilled(t *testing.T) {
 	}
 }
 
+// faultyEnv is an env on a filesystem that injects the faults a test
+// chooses (none until it sets an injector), with topic t and its
+// subscription s.
 func faultyEnv(t *testing.T) (*env, *vfs.Faulty) {
 	t.Helper()
 	faulty := vfs.NewFaulty(vfs.OS)

@@ -155,8 +155,9 @@ type streamConn struct {
 	// dispatched counts the requests on request goroutines: publishNow
 	// stores a frame on the reader only while it is 0.
 	dispatched atomic.Int32
-	// pipelines is set, for good, once the client sent a frame while one
-	// of its PUBLISH frames was in progress (reader only; publishNow).
+	// pipelines is set, for good, once the client sent a PUBLISH while
+	// another of its requests was in progress, or any frame before a
+	// PUBLISH the reader stored was answered (reader only; publishNow).
 	pipelines bool
 	// waiting reports whether the client has sent bytes the reader has
 	// not read yet; nil where the connection cannot tell (peek_unix.go).
