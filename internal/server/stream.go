@@ -626,8 +626,9 @@ func (sc *streamConn) publishNow(h wire.Header, payload []byte) bool {
 	return true
 }
 
-// publishNowMax is the largest PUBLISH frame publishNow stores whatever
-// the other connections do: a few small events.
+// publishNowMax is the largest PUBLISH frame publishNow stores without
+// looking at the client's pipelining or at other connections: a few small
+// events.
 const publishNowMax = 4 << 10
 
 // publish stores one PUBLISH frame's events; placed, when not nil, is
