@@ -25,9 +25,16 @@ type PublishError struct {
 	Topic string
 	Err   error
 	// Retryable: the publish may succeed later (quota, backpressure, a lost
-	// connection). A retry of the same event (same source and id) is safe
-	// even if the first attempt was stored: the broker deduplicates it.
+	// connection, a context that ended first). A retry of the same event
+	// (same source and id) is safe even if the first attempt was stored:
+	// the broker deduplicates it within the topic's dedup window.
 	Retryable bool
+	// IDs are the ids the failed call gave its events, in order, those the
+	// client made up for events without one included: the event of a
+	// Publish or PublishSync, every event of a PublishBatch. Set them on
+	// the events to retry without storing any twice. Empty when the call
+	// failed before the events had ids (an invalid event).
+	IDs []string
 }
 
 func (e *PublishError) Error() string {

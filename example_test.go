@@ -63,7 +63,9 @@ func ExampleClient_PublishBatch() {
 	}
 	results, err := client.PublishBatch(ctx, "reservations", events)
 	if err != nil {
-		log.Fatal(err) // a *herald.PublishError: with ids of your own, sending the batch again is safe
+		// A *herald.PublishError: its IDs are the ids the events were given;
+		// sending them again with those ids is safe (deduplicated).
+		log.Fatal(err)
 	}
 	for _, res := range results {
 		fmt.Println("stored at partition", res.Partition, "offset", res.Offset)

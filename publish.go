@@ -71,7 +71,8 @@ func failed(err error) *PublishFuture {
 // that is sent when full or after the linger (WithBatching); the future
 // resolves when the broker has stored it (fsynced, under the default sync
 // policy). Missing attributes are filled: id (random), source (the
-// client's), specversion 1.0, and the partition key from WithKeyFunc.
+// client's), specversion 1.0, and the partition key from WithKeyFunc. A
+// future that fails holds a *PublishError whose IDs name e's id.
 func (c *Client) Publish(ctx context.Context, topic string, e Event) *PublishFuture {
 	if err := c.prepare(&e); err != nil {
 		return failed(&PublishError{Topic: topic, Err: err})
@@ -84,9 +85,11 @@ func (c *Client) Publish(ctx context.Context, topic string, e Event) *PublishFut
 }
 
 // PublishSync publishes e and waits for its acknowledgement. It sends at
-// once, without waiting for the linger. When ctx ends first it returns
-// ctx's error, and e may be stored nonetheless: to retry safely, give e
-// an id of your own (the broker deduplicates by source and id).
+// once, without waiting for the linger. On an error e may be stored
+// nonetheless (the answer was lost, or ctx ended first: the error then
+// matches ctx's with errors.Is). The error is a *PublishError whose IDs
+// hold e's id, made up if e had none: publish e again with that id to
+// retry safely (the broker deduplicates by source and id).
 func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (PublishResult, error) {
 	if err := c.prepare(&e); err != nil {
 		return PublishResult{}, &PublishError{Topic: topic, Err: err}
@@ -98,7 +101,11 @@ func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (Publis
 	if f := p.sendNow(ctx, e); f != nil {
 		return f.res, f.err
 	}
-	return p.add(e, true).Wait(ctx)
+	res, err := p.add(e, true).Wait(ctx)
+	if gaveUp(ctx, err) {
+		err = &PublishError{Topic: topic, Err: err, Retryable: true, IDs: []string{e.ID}}
+	}
+	return res, err
 }
 
 // PublishBatch publishes events to topic as one batch and waits until the
@@ -116,11 +123,12 @@ func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (Publis
 // batch must encode to at most 16 MiB.
 //
 // On an error no event of the batch is reported stored, yet some may be
-// (the connection was lost after the broker stored them). To retry
-// safely, give the events ids of your own: the broker deduplicates a
-// publish of the same source and id, and the ids PublishBatch makes up
-// are only in its results. When ctx ends first, PublishBatch returns
-// ctx's error and the batch goes on.
+// (the connection was lost after the broker stored them). The error is a
+// *PublishError whose IDs are the events' ids in order, those
+// PublishBatch made up included: publish the events again with those ids
+// to retry safely (the broker deduplicates by source and id). When ctx
+// ends first, PublishBatch returns such an error, matching ctx's with
+// errors.Is, and the batch goes on.
 func (c *Client) PublishBatch(ctx context.Context, topic string, events []Event) ([]PublishResult, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -150,10 +158,15 @@ func (c *Client) PublishBatch(ctx context.Context, topic string, events []Event)
 		select {
 		case <-done.ch:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, &PublishError{Topic: topic, Err: ctx.Err(), Retryable: true, IDs: eventIDs(evs)}
 		}
 	}
 	if err := block[0].err; err != nil { // a batch fails as a whole
+		if perr, ok := err.(*PublishError); ok {
+			batchErr := *perr
+			batchErr.IDs = eventIDs(evs)
+			return nil, &batchErr
+		}
 		return nil, err
 	}
 	results := make([]PublishResult, len(block))
@@ -161,6 +174,21 @@ func (c *Client) PublishBatch(ctx context.Context, topic string, events []Event)
 		results[i] = block[i].res
 	}
 	return results, nil
+}
+
+// gaveUp reports whether err is ctx's end: the caller stopped waiting,
+// and the events may be stored or not, so a retry with their ids is safe.
+func gaveUp(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
+}
+
+// eventIDs lists the ids of events, in order.
+func eventIDs(events []Event) []string {
+	ids := make([]string, len(events))
+	for i := range events {
+		ids[i] = events[i].ID
+	}
+	return ids
 }
 
 // Flush sends every queued event now and waits for all of them.
@@ -524,13 +552,18 @@ func (p *publisher) sendOn(ctx context.Context, events []Event, futures []*Publi
 		err = fmt.Errorf("broker answered %d results for %d events", len(results), len(events))
 	}
 	if err != nil {
-		perr := &PublishError{Topic: p.topic, Err: err, Retryable: retryable(err)}
+		perr := PublishError{Topic: p.topic, Err: err, Retryable: retryable(err) || gaveUp(ctx, err)}
 		var fe *broker.FieldError
 		if errors.As(err, &fe) {
 			perr.Retryable = false
 		}
-		for _, f := range futures {
-			f.err = perr
+		// Each future names its own event, which its caller may hold
+		// without an id; the errors are made only when a batch fails.
+		errs := make([]PublishError, len(futures))
+		for i, f := range futures {
+			errs[i] = perr
+			errs[i].IDs = []string{events[i].ID}
+			f.err = &errs[i]
 		}
 		return
 	}

@@ -386,3 +386,113 @@ func TestPublishAllocatesLessThanOncePerEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// lostAnswerBackend stores every publish, then reports the connection
+// lost, as a client sees a publish whose answer never came back.
+type lostAnswerBackend struct{ remote.Backend }
+
+func (l lostAnswerBackend) Publish(ctx context.Context, topic string, events []cloudevent.Event) ([]broker.PublishResult, error) {
+	if _, err := l.Backend.Publish(ctx, topic, events); err != nil {
+		return nil, err
+	}
+	return nil, &remote.ConnError{Op: "read the answer", Err: errors.New("connection reset")}
+}
+
+// A failed publish names the ids it gave its events, those the client
+// made up included, so that publishing the same events again with them
+// stores none twice: for PublishBatch, PublishSync and Publish's futures.
+func TestAFailedPublishNamesItsEventsIDs(t *testing.T) {
+	b, err := broker.Open(broker.Config{DataDir: t.TempDir(), AutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	lost := newClient(lostAnswerBackend{remote.Embedded(b)}, defaultClientOptions())
+	t.Cleanup(func() { lost.Close() })
+	good := newClient(remote.Embedded(b), defaultClientOptions())
+	t.Cleanup(func() { good.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events := func(n int) []Event {
+		evs := make([]Event, n)
+		for i := range evs {
+			evs[i] = Event{Type: "x", Data: []byte{byte(i)}}
+		}
+		return evs
+	}
+	for _, tt := range []struct {
+		name    string
+		n       int
+		publish func(evs []Event) error
+	}{
+		{"PublishBatch", 3, func(evs []Event) error { _, err := lost.PublishBatch(ctx, "t", evs); return err }},
+		{"PublishSync", 1, func(evs []Event) error { _, err := lost.PublishSync(ctx, "t", evs[0]); return err }},
+		{"Publish", 1, func(evs []Event) error { _, err := lost.Publish(ctx, "t", evs[0]).Wait(ctx); return err }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			evs := events(tt.n)
+			err := tt.publish(evs)
+			var perr *PublishError
+			if !errors.As(err, &perr) || !perr.Retryable || len(perr.IDs) != tt.n {
+				t.Fatalf("got %v, want a retryable PublishError naming %d ids", err, tt.n)
+			}
+			for i, id := range perr.IDs {
+				if id == "" {
+					t.Fatalf("id %d is empty", i)
+				}
+				evs[i].ID = id
+			}
+			res, err := good.PublishBatch(ctx, "t", evs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if !r.Duplicate {
+					t.Fatalf("event %d published again with its named id was stored twice", i)
+				}
+			}
+		})
+	}
+}
+
+// A PublishBatch or PublishSync whose context ends first returns a
+// retryable PublishError that matches the context's error and names the
+// ids, whether it sent on its own goroutine (an idle publisher) or waited
+// behind a batch in flight.
+func TestAPublishWhoseContextEndsNamesItsIDs(t *testing.T) {
+	c, g, _ := newGatedClient(t)
+	var open sync.Once
+	letThrough := func() { open.Do(func() { close(g.gate) }) }
+	t.Cleanup(letThrough) // before the client's Close, also on a failure
+	batch := func(ctx context.Context) error {
+		_, err := c.PublishBatch(ctx, "t", []Event{{Type: "x"}, {Type: "y"}})
+		return err
+	}
+	single := func(ctx context.Context) error { _, err := c.PublishSync(ctx, "t", Event{Type: "x"}); return err }
+	check := func(t *testing.T, err error, n int) {
+		t.Helper()
+		var perr *PublishError
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &perr) || !perr.Retryable || len(perr.IDs) != n {
+			t.Fatalf("got %v, want a retryable PublishError matching the deadline and naming %d ids", err, n)
+		}
+	}
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	// Idle: each call sends on its own goroutine under its context.
+	check(t, batch(short()), 2)
+	<-g.entered
+	check(t, single(short()), 1)
+	<-g.entered
+	// Busy: an event of an earlier Publish holds the one slot.
+	first := c.Publish(context.Background(), "t", Event{Type: "first"})
+	<-g.entered
+	check(t, batch(short()), 2)
+	check(t, single(short()), 1)
+	letThrough()
+	if _, err := first.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
