@@ -558,11 +558,14 @@ func (p *publisher) sendOn(ctx context.Context, events []Event, futures []*Publi
 			perr.Retryable = false
 		}
 		// Each future names its own event, which its caller may hold
-		// without an id; the errors are made only when a batch fails.
+		// without an id: one slice of the batch's ids each, capped so that
+		// appending to one cannot reach the next. The errors are made
+		// only when a batch fails.
+		ids := eventIDs(events)
 		errs := make([]PublishError, len(futures))
 		for i, f := range futures {
 			errs[i] = perr
-			errs[i].IDs = []string{events[i].ID}
+			errs[i].IDs = ids[i : i+1 : i+1]
 			f.err = &errs[i]
 		}
 		return

@@ -428,6 +428,27 @@ func TestAFailedPublishNamesItsEventsIDs(t *testing.T) {
 		{"PublishBatch", 3, func(evs []Event) error { _, err := lost.PublishBatch(ctx, "t", evs); return err }},
 		{"PublishSync", 1, func(evs []Event) error { _, err := lost.PublishSync(ctx, "t", evs[0]); return err }},
 		{"Publish", 1, func(evs []Event) error { _, err := lost.Publish(ctx, "t", evs[0]).Wait(ctx); return err }},
+		// Futures that fail together (one batch, under the linger) each
+		// name their own event's id.
+		{"Publish, several", 3, func(evs []Event) error {
+			var fs []*PublishFuture
+			for _, e := range evs {
+				fs = append(fs, lost.Publish(ctx, "t", e))
+			}
+			var all PublishError
+			for _, f := range fs {
+				_, err := f.Wait(ctx)
+				var perr *PublishError
+				if !errors.As(err, &perr) || len(perr.IDs) != 1 {
+					return err
+				}
+				all.Retryable, all.IDs = perr.Retryable, append(all.IDs, perr.IDs[0])
+			}
+			if all.IDs[0] == all.IDs[1] || all.IDs[1] == all.IDs[2] || all.IDs[0] == all.IDs[2] {
+				t.Errorf("the futures named ids %v, want each its own", all.IDs)
+			}
+			return &all
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			evs := events(tt.n)
