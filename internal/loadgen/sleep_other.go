@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !linux
 
 package loadgen
 
@@ -7,5 +7,6 @@ import "time"
 // sleepHoldsProc is false: time.Sleep parks the goroutine, not the P.
 const sleepHoldsProc = false
 
-// preciseSleep is time.Sleep where nanosleep is not available.
+// preciseSleep is time.Sleep: the syscall package has Nanosleep on Linux
+// and a few BSDs only.
 func preciseSleep(d time.Duration) { time.Sleep(d) }

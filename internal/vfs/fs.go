@@ -3,11 +3,11 @@ package vfs
 import (
 	"io"
 	"os"
-	"syscall"
 )
 
-// File is an open file. Sync makes the file's data durable (fdatasync on
-// Linux: the data and the metadata needed to read it back, such as its size).
+// File is an open file. Sync makes the file's data durable: the data and
+// the metadata needed to read it back, such as its size (sync_linux.go,
+// sync_other.go).
 type File interface {
 	io.Writer
 	io.WriterAt
@@ -40,21 +40,6 @@ type osFS struct{}
 
 type osFile struct{ *os.File }
 
-// Sync uses fdatasync: it flushes the data and the size, which is all a
-// reader needs, and skips timestamps that would cost a second journal write.
-func (f osFile) Sync() error {
-	for {
-		err := syscall.Fdatasync(int(f.File.Fd()))
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: err}
-		}
-		return nil
-	}
-}
-
 func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	f, err := os.OpenFile(name, flag, perm)
 	if err != nil {
@@ -69,7 +54,7 @@ func (osFS) MkdirAll(path string, perm os.FileMode) error { return os.MkdirAll(p
 func (osFS) ReadDir(name string) ([]os.DirEntry, error)   { return os.ReadDir(name) }
 func (osFS) Stat(name string) (os.FileInfo, error)        { return os.Stat(name) }
 
-func (osFS) SyncDir(name string) error {
+func syncDir(name string) error {
 	d, err := os.Open(name)
 	if err != nil {
 		return err
