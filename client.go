@@ -72,8 +72,24 @@ type TopicConfig = broker.TopicConfig
 
 // CreateTopic creates a topic. Publishing to an unknown topic creates it
 // with defaults, so this is needed only for other settings (partitions).
+// A name already taken gives ErrTopicExists.
 func (c *Client) CreateTopic(ctx context.Context, name string, cfg TopicConfig) error {
 	_, err := c.backend.CreateTopic(ctx, name, cfg)
+	return err
+}
+
+// SubscriptionConfig configures a subscription; zero fields take the
+// defaults (start at the latest event, the broker's retry policy, ack
+// timeout and lease limit, a dead-letter topic named topic.name.dlq).
+type SubscriptionConfig = broker.SubscriptionConfig
+
+// CreateSubscription creates a subscription on an existing topic, for a
+// consumer that runs its own loop with Fetch; Subscribe creates its
+// subscription itself. A name already taken gives ErrSubscriptionExists
+// and leaves that subscription as it is; a bad setting gives ErrInvalid,
+// naming the field.
+func (c *Client) CreateSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) error {
+	_, err := c.backend.CreateSubscription(ctx, topic, name, cfg)
 	return err
 }
 

@@ -16,6 +16,8 @@ var (
 	ErrInvalid              = broker.ErrInvalid
 	ErrQuotaExceeded        = broker.ErrQuotaExceeded
 	ErrEventTooLarge        = broker.ErrEventTooLarge
+	ErrTopicExists          = broker.ErrTopicExists
+	ErrSubscriptionExists   = broker.ErrSubscriptionExists
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("herald: client is closed")
 )

@@ -186,3 +186,38 @@ func ExampleClient_Tail() {
 	// stored: 0 1 OrderPaid
 	// live: 0 2 OrderShipped
 }
+
+// Run your own consuming loop: create the subscription once, then fetch
+// events and settle each by hand before its lease ends.
+func ExampleClient_Fetch() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	client, err := herald.Open(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	if err := client.CreateTopic(ctx, "jobs", herald.TopicConfig{Partitions: 1}); err != nil {
+		log.Fatal(err)
+	}
+	err = client.CreateSubscription(ctx, "jobs", "workers", herald.SubscriptionConfig{Start: herald.FromEarliest})
+	if err != nil && !errors.Is(err, herald.ErrSubscriptionExists) {
+		log.Fatal(err)
+	}
+	client.PublishSync(ctx, "jobs", herald.Event{Type: "ResizeImage", Subject: "cat.png"})
+	client.PublishSync(ctx, "jobs", herald.Event{Type: "ResizeImage", Subject: "dog.png"})
+
+	msgs, err := client.Fetch(ctx, "jobs", "workers", "worker-1", 10)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range msgs {
+		fmt.Println(m.Offset, m.Subject, "attempt", m.Attempt)
+		m.Ack(ctx) // or m.Nack(ctx, reason) to retry, m.Reject(ctx, reason) to dead-letter
+	}
+	// Output:
+	// 0 cat.png attempt 1
+	// 1 dog.png attempt 1
+}

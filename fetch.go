@@ -16,8 +16,8 @@ import (
 //
 // Fetch returns as soon as at least one event is ready; when ctx ends
 // first it returns ctx's error and no messages, and a ctx already done
-// makes it a poll. The subscription must exist: Subscribe creates it,
-// Fetch does not (ErrSubscriptionNotFound).
+// makes it a poll. The subscription must exist: CreateSubscription or
+// Subscribe creates it, Fetch does not (ErrSubscriptionNotFound).
 func (c *Client) Fetch(ctx context.Context, topic, subscription, consumer string, max int) ([]*Message, error) {
 	ds, err := c.backend.Fetch(ctx, topic, subscription, consumer, max)
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/heraldhq/herald/internal/broker"
 )
 
 // Tail and Fetch, on every transport (see behaviour_test.go).
@@ -198,9 +196,9 @@ func TestFetchAndSettle(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cfg := broker.SubscriptionConfig{Start: FromEarliest, AckTimeout: 300 * time.Millisecond,
+			cfg := SubscriptionConfig{Start: FromEarliest, AckTimeout: 300 * time.Millisecond,
 				Retry: RetryPolicy{Delays: []time.Duration{time.Millisecond}, MaxDeliveries: 5}}
-			if _, err := c.backend.CreateSubscription(ctx, "jobs", "w", cfg); err != nil {
+			if err := c.CreateSubscription(ctx, "jobs", "w", cfg); err != nil {
 				t.Fatal(err)
 			}
 			ms := fetchAll(t, c, ctx, 4)
@@ -241,6 +239,54 @@ func TestFetchAndSettle(t *testing.T) {
 	}
 }
 
+// CreateSubscription is how a Fetch user makes a subscription; its
+// refusals match the SDK's own sentinels, embedded and remote alike, and
+// a refused create changes nothing.
+func TestCreateSubscriptionRefusals(t *testing.T) {
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			c := tr.open(t, t.TempDir())
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := c.CreateSubscription(ctx, "jobs", "w", SubscriptionConfig{}); !errors.Is(err, ErrTopicNotFound) {
+				t.Fatalf("CreateSubscription on a missing topic = %v, want ErrTopicNotFound", err)
+			}
+			if err := c.CreateTopic(ctx, "jobs", TopicConfig{Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CreateTopic(ctx, "jobs", TopicConfig{Partitions: 1}); !errors.Is(err, ErrTopicExists) {
+				t.Fatalf("CreateTopic of a taken name = %v, want ErrTopicExists", err)
+			}
+			if err := c.CreateSubscription(ctx, "jobs", "w", SubscriptionConfig{Start: FromEarliest, AckTimeout: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			tests := []struct {
+				name, sub string
+				cfg       SubscriptionConfig
+				want      error
+				field     string
+			}{
+				{"a taken name", "w", SubscriptionConfig{AckTimeout: time.Second}, ErrSubscriptionExists, ""},
+				{"a negative ack timeout", "v", SubscriptionConfig{AckTimeout: -time.Second}, ErrInvalid, "ackTimeout"},
+				{"its own topic as dead-letter topic", "v", SubscriptionConfig{DeadLetterTopic: "jobs"}, ErrInvalid, "deadLetterTopic"},
+			}
+			for _, tt := range tests {
+				err := c.CreateSubscription(ctx, "jobs", tt.sub, tt.cfg)
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.field) {
+					t.Errorf("%s: CreateSubscription = %v, want %v naming %q", tt.name, err, tt.want, tt.field)
+				}
+			}
+			info, err := c.backend.Subscription("jobs", "w")
+			if err != nil || info.Config.AckTimeout != time.Minute {
+				t.Fatalf("after a refused create the subscription's ack timeout is %v (%v), want 1m as created", info.Config.AckTimeout, err)
+			}
+			if _, err := c.backend.Subscription("jobs", "v"); !errors.Is(err, ErrSubscriptionNotFound) {
+				t.Fatalf("a refused create left subscription v behind: %v", err)
+			}
+		})
+	}
+}
+
 // fetchAll fetches until n messages came.
 func fetchAll(t *testing.T, c *Client, ctx context.Context, n int) []*Message {
 	t.Helper()
@@ -267,9 +313,9 @@ func TestMessagesOwnTheirDataAndExtensions(t *testing.T) {
 			if err := c.CreateTopic(ctx, "t", TopicConfig{Partitions: 1}); err != nil {
 				t.Fatal(err)
 			}
-			cfg := broker.SubscriptionConfig{Start: FromEarliest}
+			cfg := SubscriptionConfig{Start: FromEarliest}
 			for _, sub := range []string{"a", "b"} {
-				if _, err := c.backend.CreateSubscription(ctx, "t", sub, cfg); err != nil {
+				if err := c.CreateSubscription(ctx, "t", sub, cfg); err != nil {
 					t.Fatal(err)
 				}
 			}
