@@ -23,6 +23,7 @@ type clientOptions struct {
 	sync        commitlog.SyncPolicy
 	logger      *slog.Logger
 	autoCreate  bool
+	callTimeout time.Duration
 }
 
 func defaultClientOptions() clientOptions {
@@ -64,6 +65,15 @@ func WithBatching(size, bytes int, linger time.Duration) Option {
 // connection dropped. Keep 1 where a key's order must survive failures.
 func WithMaxInFlightBatches(n int) Option {
 	return func(o *clientOptions) { o.maxInFlight = max(1, n) }
+}
+
+// WithCallTimeout bounds, for a client from Dial, each call to the server
+// that has no context of its own: the lookups Tail, Replay and Subscribe
+// begin with (a topic's partitions, a subscription's settings) and a
+// Fetch whose context has already ended, which polls. Default 30s. A
+// method's context bounds everything else.
+func WithCallTimeout(d time.Duration) Option {
+	return func(o *clientOptions) { o.callTimeout = max(0, d) }
 }
 
 // WithKeyFunc extracts the partition key of events published without one

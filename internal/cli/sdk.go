@@ -17,11 +17,13 @@ import (
 // the connection and the events as they print them.
 
 // dial connects the SDK to the server at --url, giving up after
-// --timeout. Its errors read like Client's: what is wrong and what to do.
+// --timeout, which also bounds each of the SDK's calls that take no
+// context (see sdkError). Its errors read like Client's: what is wrong
+// and what to do.
 func (e *env) dial() (*herald.Client, error) {
 	ctx, cancel := context.WithTimeout(e.ctx, e.timeout)
 	defer cancel()
-	c, err := herald.Dial(ctx, e.client.base)
+	c, err := herald.Dial(ctx, e.client.base, herald.WithCallTimeout(e.timeout))
 	if err == nil {
 		return c, nil
 	}
@@ -36,6 +38,16 @@ func (e *env) dial() (*herald.Client, error) {
 		err = inner // drop the SDK's "herald: dial <url>" prefix: the cause names the URL
 	}
 	return nil, fmt.Errorf("cannot open a stream to %s: %w", e.client.base, err)
+}
+
+// sdkError is err from an SDK call that --timeout bounded (the call's own
+// timeout, not a context of the command's) read as the HTTP commands
+// read theirs.
+func (e *env) sdkError(err error) error {
+	if err != nil && e.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return e.client.timeoutError(e.timeout)
+	}
+	return err
 }
 
 // hintIf adds a hint to err when it matches target.

@@ -125,6 +125,7 @@ func (e *env) tail(topic string, limit int, opts []herald.TailOption) error {
 		}
 		return nil
 	}, opts...)
+	err = e.sdkError(err)
 	var lost *remote.ConnError
 	if errors.As(err, &lost) {
 		return fmt.Errorf("lost the connection to the server (%v); tail again with --from to resume", lost.Err)

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -126,6 +128,40 @@ func TestTailErrors(t *testing.T) {
 			r := runCLI(t, tt.url, tt.args...)
 			wantCode(t, r, 1)
 			wantOneLineError(t, r, tt.want...)
+		})
+	}
+}
+
+// A server that opens a stream and then never answers is given up on
+// after --timeout, as the HTTP commands are: tail's first call (the
+// topic's partitions) takes no context, so the SDK's call timeout must be
+// --timeout.
+func TestStreamingCommandsTimeOut(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.handle("GET /v1/stream", func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: herald-stream/1\r\n\r\n")
+		brw.Flush()
+		io.Copy(io.Discard, conn) // reads every request, answers none
+	})
+	for _, args := range [][]string{
+		{"tail", "orders"},
+		{"tail", "orders", "--follow"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			start := time.Now()
+			r := runCLI(t, f.URL(), append(args, "--timeout", "200ms")...)
+			wantCode(t, r, 1)
+			wantOneLineError(t, r, "no answer from "+f.URL()+" within 200ms", "raise --timeout")
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v to give up, with --timeout 200ms", took)
+			}
 		})
 	}
 }
