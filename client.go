@@ -78,6 +78,14 @@ func (c *Client) CreateTopic(ctx context.Context, name string, cfg TopicConfig) 
 	return err
 }
 
+// DeleteTopic deletes a topic with its events and its subscriptions;
+// their dead-letter topics are ordinary topics and stay. Subscribers and
+// Fetch calls waiting on its subscriptions end with
+// ErrSubscriptionNotFound. A missing topic gives ErrTopicNotFound.
+func (c *Client) DeleteTopic(ctx context.Context, name string) error {
+	return c.backend.DeleteTopic(ctx, name)
+}
+
 // SubscriptionConfig configures a subscription; zero fields take the
 // defaults (start at the latest event, the broker's retry policy, ack
 // timeout and lease limit, a dead-letter topic named topic.name.dlq).
@@ -91,6 +99,14 @@ type SubscriptionConfig = broker.SubscriptionConfig
 func (c *Client) CreateSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) error {
 	_, err := c.backend.CreateSubscription(ctx, topic, name, cfg)
 	return err
+}
+
+// DeleteSubscription deletes a subscription and its state (positions,
+// leases, retry counts); its dead-letter topic stays. Its consumers'
+// waiting Fetch calls end with ErrSubscriptionNotFound. A missing one
+// gives ErrSubscriptionNotFound.
+func (c *Client) DeleteSubscription(ctx context.Context, topic, name string) error {
+	return c.backend.DeleteSubscription(ctx, topic, name)
 }
 
 // Seek moves an existing subscription to a new position (a rewind replays

@@ -287,6 +287,85 @@ func TestCreateSubscriptionRefusals(t *testing.T) {
 	}
 }
 
+// DeleteSubscription forgets a subscription's state, and DeleteTopic a
+// topic with its subscriptions, ending a running Subscribe; both refuse
+// what does not exist, embedded and remote alike.
+func TestDeleteSubscriptionAndTopic(t *testing.T) {
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			c := tr.open(t, t.TempDir())
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := c.CreateTopic(ctx, "jobs", TopicConfig{Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			from := SubscriptionConfig{Start: FromEarliest}
+			if err := c.CreateSubscription(ctx, "jobs", "w", from); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.PublishSync(ctx, "jobs", ev("job", "", 1)); err != nil {
+				t.Fatal(err)
+			}
+			if ms := fetchAll(t, c, ctx, 1); ms[0].Ack(ctx) != nil {
+				t.Fatal("ack failed")
+			}
+			if err := c.DeleteSubscription(ctx, "jobs", "w"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Fetch(ctx, "jobs", "w", "c1", 1); !errors.Is(err, ErrSubscriptionNotFound) {
+				t.Fatalf("Fetch from a deleted subscription = %v, want ErrSubscriptionNotFound", err)
+			}
+			if err := c.DeleteSubscription(ctx, "jobs", "w"); !errors.Is(err, ErrSubscriptionNotFound) {
+				t.Fatalf("deleting it again = %v, want ErrSubscriptionNotFound", err)
+			}
+			// Made again, it starts afresh: the acked event comes back, a
+			// first attempt.
+			if err := c.CreateSubscription(ctx, "jobs", "w", from); err != nil {
+				t.Fatal(err)
+			}
+			if ms := fetchAll(t, c, ctx, 1); ms[0].Attempt != 1 {
+				t.Fatalf("after the subscription was made again its event came as attempt %d, want 1", ms[0].Attempt)
+			}
+
+			handling := make(chan struct{}, 1)
+			subscribed := make(chan error, 1)
+			go func() {
+				subscribed <- c.Subscribe(ctx, "jobs", "v", func(context.Context, *Message) error {
+					select {
+					case handling <- struct{}{}:
+					default:
+					}
+					return nil
+				}, WithStart(FromEarliest))
+			}()
+			select {
+			case <-handling:
+			case err := <-subscribed:
+				t.Fatalf("Subscribe returned %v before handling an event", err)
+			case <-ctx.Done():
+				t.Fatal("Subscribe handled nothing")
+			}
+			if err := c.DeleteTopic(ctx, "jobs"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-subscribed:
+				if !errors.Is(err, ErrSubscriptionNotFound) {
+					t.Fatalf("Subscribe on a deleted topic returned %v, want ErrSubscriptionNotFound", err)
+				}
+			case <-ctx.Done():
+				t.Fatal("Subscribe did not end when its topic was deleted")
+			}
+			if err := c.DeleteTopic(ctx, "jobs"); !errors.Is(err, ErrTopicNotFound) {
+				t.Fatalf("deleting the topic again = %v, want ErrTopicNotFound", err)
+			}
+			if _, err := c.backend.Topic("jobs.w.dlq"); err != nil {
+				t.Fatalf("the dead-letter topic went with its topic: %v", err)
+			}
+		})
+	}
+}
+
 // fetchAll fetches until n messages came.
 func fetchAll(t *testing.T, c *Client, ctx context.Context, n int) []*Message {
 	t.Helper()

@@ -45,6 +45,18 @@ func (c *Conn) CreateTopic(ctx context.Context, name string, cfg broker.TopicCon
 	return info, err
 }
 
+// DeleteTopic deletes a topic, its events and its subscriptions, as
+// broker.DeleteTopic.
+func (c *Conn) DeleteTopic(ctx context.Context, name string) error {
+	return c.invoke(ctx, wire.MethodDeleteTopic, wire.TopicArgs{Name: name}, nil)
+}
+
+// DeleteSubscription deletes a subscription and its state, as
+// broker.DeleteSubscription.
+func (c *Conn) DeleteSubscription(ctx context.Context, topic, name string) error {
+	return c.invoke(ctx, wire.MethodDeleteSubscription, wire.SubscriptionArgs{Topic: topic, Name: name}, nil)
+}
+
 // Topic describes one topic, as broker.Topic; Options.CallTimeout bounds
 // it.
 func (c *Conn) Topic(name string) (broker.TopicInfo, error) {

@@ -16,9 +16,11 @@ import (
 type Backend interface {
 	Publish(ctx context.Context, topic string, events []cloudevent.Event) ([]broker.PublishResult, error)
 	CreateTopic(ctx context.Context, name string, cfg broker.TopicConfig) (broker.TopicInfo, error)
+	DeleteTopic(ctx context.Context, name string) error
 	Topic(name string) (broker.TopicInfo, error)
 	CreateSubscription(ctx context.Context, topic, name string, cfg broker.SubscriptionConfig) (broker.SubscriptionInfo, error)
 	UpdateSubscription(ctx context.Context, topic, name string, cfg broker.SubscriptionConfig) (broker.SubscriptionInfo, error)
+	DeleteSubscription(ctx context.Context, topic, name string) error
 	Subscription(topic, name string) (broker.SubscriptionInfo, error)
 	Seek(ctx context.Context, topic, sub string, pos broker.StartPosition) error
 	Fetch(ctx context.Context, topic, sub, consumer string, max int) ([]broker.Delivery, error)

@@ -81,6 +81,15 @@ func TestErrorsMatchTheEmbeddedBroker(t *testing.T) {
 			_, err := b.Topic("nope")
 			return err
 		}, broker.ErrTopicNotFound},
+		{"delete a missing topic", func(ctx context.Context, b Backend) error {
+			return b.DeleteTopic(ctx, "nope")
+		}, broker.ErrTopicNotFound},
+		{"delete a missing subscription", func(ctx context.Context, b Backend) error {
+			return b.DeleteSubscription(ctx, "t", "nope")
+		}, broker.ErrSubscriptionNotFound},
+		{"delete a subscription of a missing topic", func(ctx context.Context, b Backend) error {
+			return b.DeleteSubscription(ctx, "nope", "s")
+		}, broker.ErrTopicNotFound},
 		{"create an existing subscription", func(ctx context.Context, b Backend) error {
 			_, err := b.CreateSubscription(ctx, "t", "s", broker.SubscriptionConfig{})
 			return err

@@ -951,15 +951,18 @@ func (sc *streamConn) invoke(method string, args []byte) (any, error) {
 		off   wire.OffsetArgs
 	)
 	switch method {
-	case wire.MethodCreateTopic, wire.MethodTopic:
+	case wire.MethodCreateTopic, wire.MethodTopic, wire.MethodDeleteTopic:
 		if err := callArgs(method, args, &topic); err != nil {
 			return nil, err
 		}
-		if method == wire.MethodTopic {
+		switch method {
+		case wire.MethodTopic:
 			return orError(b.Topic(topic.Name))
+		case wire.MethodDeleteTopic:
+			return nil, b.DeleteTopic(ctx, topic.Name)
 		}
 		return orError(b.CreateTopic(ctx, topic.Name, topic.Config))
-	case wire.MethodCreateSubscription, wire.MethodUpdateSubscription, wire.MethodSubscription:
+	case wire.MethodCreateSubscription, wire.MethodUpdateSubscription, wire.MethodSubscription, wire.MethodDeleteSubscription:
 		if err := callArgs(method, args, &sub); err != nil {
 			return nil, err
 		}
@@ -968,6 +971,8 @@ func (sc *streamConn) invoke(method string, args []byte) (any, error) {
 			return orError(b.CreateSubscription(ctx, sub.Topic, sub.Name, sub.Config))
 		case wire.MethodUpdateSubscription:
 			return orError(b.UpdateSubscription(ctx, sub.Topic, sub.Name, sub.Config))
+		case wire.MethodDeleteSubscription:
+			return nil, b.DeleteSubscription(ctx, sub.Topic, sub.Name)
 		}
 		return orError(b.Subscription(sub.Topic, sub.Name))
 	case wire.MethodSeek:

@@ -29,6 +29,8 @@ const (
 	MethodSeek               = "Seek"               // SeekArgs -> null
 	MethodOffsetForTime      = "OffsetForTime"      // OffsetArgs -> OffsetsResult (Offset)
 	MethodOffsets            = "Offsets"            // OffsetArgs (no time) -> OffsetsResult (Earliest, Next)
+	MethodDeleteTopic        = "DeleteTopic"        // TopicArgs (name only) -> null
+	MethodDeleteSubscription = "DeleteSubscription" // SubscriptionArgs (names only) -> null
 )
 
 // TopicArgs names a topic and, for CreateTopic, its configuration.
