@@ -79,9 +79,10 @@ func (c *Client) CreateTopic(ctx context.Context, name string, cfg TopicConfig) 
 }
 
 // DeleteTopic deletes a topic with its events and its subscriptions;
-// their dead-letter topics are ordinary topics and stay. Subscribers and
-// Fetch calls waiting on its subscriptions end with
-// ErrSubscriptionNotFound. A missing topic gives ErrTopicNotFound.
+// their dead-letter topics are ordinary topics and stay. Fetch calls
+// waiting on its subscriptions end with ErrSubscriptionNotFound, and
+// Subscribe with that or ErrTopicNotFound. A missing topic gives
+// ErrTopicNotFound.
 func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 	return c.backend.DeleteTopic(ctx, name)
 }
