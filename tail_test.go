@@ -293,12 +293,7 @@ func TestCreateSubscriptionRefusals(t *testing.T) {
 func TestDeleteSubscriptionAndTopic(t *testing.T) {
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
-			c := tr.open(t, t.TempDir())
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if err := c.CreateTopic(ctx, "jobs", TopicConfig{Partitions: 1}); err != nil {
-				t.Fatal(err)
-			}
+			c, ctx := openWithTopic(t, tr, "jobs")
 			from := SubscriptionConfig{Start: FromEarliest}
 			if err := c.CreateSubscription(ctx, "jobs", "w", from); err != nil {
 				t.Fatal(err)
@@ -368,6 +363,19 @@ func TestDeleteSubscriptionAndTopic(t *testing.T) {
 	}
 }
 
+// openWithTopic opens a client on tr with a one-partition topic, and a
+// context that bounds the test's waits.
+func openWithTopic(t *testing.T, tr transport, topic string) (*Client, context.Context) {
+	t.Helper()
+	c := tr.open(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	if err := c.CreateTopic(ctx, topic, TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return c, ctx
+}
+
 // fetchAll fetches until n messages came.
 func fetchAll(t *testing.T, c *Client, ctx context.Context, n int) []*Message {
 	t.Helper()
@@ -388,12 +396,7 @@ func fetchAll(t *testing.T, c *Client, ctx context.Context, n int) []*Message {
 func TestMessagesOwnTheirDataAndExtensions(t *testing.T) {
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
-			c := tr.open(t, t.TempDir())
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if err := c.CreateTopic(ctx, "t", TopicConfig{Partitions: 1}); err != nil {
-				t.Fatal(err)
-			}
+			c, ctx := openWithTopic(t, tr, "t")
 			cfg := SubscriptionConfig{Start: FromEarliest}
 			for _, sub := range []string{"a", "b"} {
 				if err := c.CreateSubscription(ctx, "t", sub, cfg); err != nil {
