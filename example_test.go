@@ -221,3 +221,49 @@ func ExampleClient_Fetch() {
 	// 0 cat.png attempt 1
 	// 1 dog.png attempt 1
 }
+
+// Browse a subscription's dead letters, fix what made them fail, and give
+// them back to the subscription alone.
+func ExampleClient_DeadLetters() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	client, err := herald.Open(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	client.CreateTopic(ctx, "jobs", herald.TopicConfig{Partitions: 1})
+	client.CreateSubscription(ctx, "jobs", "workers", herald.SubscriptionConfig{Start: herald.FromEarliest})
+	client.PublishSync(ctx, "jobs", herald.Event{Type: "ResizeImage", Subject: "cat.gif"})
+	msgs, _ := client.Fetch(ctx, "jobs", "workers", "worker-1", 1)
+	msgs[0].Reject(ctx, "gif is not supported")
+
+	// Page through them: from the last ID + 1 until the list is empty.
+	for from := int64(0); ; {
+		dls, err := client.DeadLetters(ctx, "jobs", "workers", from, 100)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if len(dls) == 0 {
+			break
+		}
+		for _, d := range dls {
+			fmt.Println(d.ID, d.Event.Subject, d.Reason, "after", d.Attempts, "attempt(s)")
+		}
+		from = dls[len(dls)-1].ID + 1
+	}
+
+	n, err := client.RedriveAll(ctx, "jobs", "workers") // or client.Redrive(ctx, "jobs", "workers", id...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("redriven:", n)
+	msgs, _ = client.Fetch(ctx, "jobs", "workers", "worker-1", 1)
+	fmt.Println(msgs[0].Subject, "attempt", msgs[0].Attempt)
+	// Output:
+	// 0 cat.gif rejected: gif is not supported after 1 attempt(s)
+	// redriven: 1
+	// cat.gif attempt 1
+}

@@ -307,7 +307,7 @@ func (b *Broker) DeadLetters(ctx context.Context, topic, sub string, from int64,
 	}
 	defer b.leave()
 	if limit <= 0 {
-		return nil, fieldErr("max", "%d: must be positive", limit)
+		return nil, fieldErr("limit", "%d: must be positive", limit)
 	}
 	s, err := b.sub(topic, sub)
 	if err != nil {

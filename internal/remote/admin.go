@@ -137,3 +137,25 @@ func (c *Conn) Read(ctx context.Context, topic string, partition int, from int64
 	}
 	return out, nil
 }
+
+// DeadLetters lists a subscription's dead letters from dead-letter id from
+// on, at most limit, as broker.DeadLetters. The server may answer fewer
+// than limit and than there are, so that its answer fits in one frame:
+// list on from the last id + 1 until the answer is empty.
+func (c *Conn) DeadLetters(ctx context.Context, topic, sub string, from int64, limit int) ([]broker.DeadLetter, error) {
+	out := []broker.DeadLetter{}
+	err := c.invoke(ctx, wire.MethodDeadLetters, wire.DeadLettersArgs{Topic: topic, Sub: sub, From: from, Limit: limit}, &out)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Redrive gives dead letters back to their subscription, as
+// broker.Redrive: those named by ids, or with ids nil every one not yet
+// redriven.
+func (c *Conn) Redrive(ctx context.Context, topic, sub string, ids []int64) (int, error) {
+	var res wire.RedriveResult
+	err := c.invoke(ctx, wire.MethodRedrive, wire.RedriveArgs{Topic: topic, Sub: sub, IDs: ids}, &res)
+	return res.Redriven, err
+}

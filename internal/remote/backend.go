@@ -32,6 +32,8 @@ type Backend interface {
 	Read(ctx context.Context, topic string, partition int, from int64, max int) ([]broker.StoredEvent, error)
 	OffsetForTime(topic string, partition int, t time.Time) (int64, error)
 	Offsets(topic string, partition int) (earliest, next int64, err error)
+	DeadLetters(ctx context.Context, topic, sub string, from int64, limit int) ([]broker.DeadLetter, error)
+	Redrive(ctx context.Context, topic, sub string, ids []int64) (int, error)
 	// Tail opens a stream of topic's events from pos that match filter,
 	// as broker.Tail does, of partition alone when partition >= 0 (a
 	// partition the topic lacks gives no events).

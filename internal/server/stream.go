@@ -990,9 +990,48 @@ func (sc *streamConn) invoke(method string, args []byte) (any, error) {
 		}
 		o, err := b.OffsetForTime(off.Topic, off.Partition, off.Time)
 		return orError(wire.OffsetsResult{Offset: o}, err)
+	case wire.MethodDeadLetters:
+		var dl wire.DeadLettersArgs
+		if err := callArgs(method, args, &dl); err != nil {
+			return nil, err
+		}
+		dls, err := b.DeadLetters(ctx, dl.Topic, dl.Sub, dl.From, dl.Limit)
+		if err != nil {
+			return nil, err
+		}
+		return deadLettersFitting(dls, wire.MaxFrame-wire.HeaderSize)
+	case wire.MethodRedrive:
+		var rd wire.RedriveArgs
+		if err := callArgs(method, args, &rd); err != nil {
+			return nil, err
+		}
+		n, err := b.Redrive(ctx, rd.Topic, rd.Sub, rd.IDs)
+		return orError(wire.RedriveResult{Redriven: n}, err)
 	}
 	return nil, &wire.Error{Code: wire.CodeProtocol, Message: fmt.Sprintf("CALL %q: no such method on this server; "+
 		"the client is newer than the server: upgrade the server", method)}
+}
+
+// deadLettersFitting encodes the first of dls that fit in budget bytes
+// as a JSON array, and at least one: a RESULT is one frame, and the
+// caller lists on from the last id + 1. A dead letter holds an event of
+// at most broker.MaxEventBytes, whose JSON fits a frame.
+func deadLettersFitting(dls []broker.DeadLetter, budget int) (json.RawMessage, error) {
+	out := []byte{'['}
+	for i := range dls {
+		item, err := json.Marshal(&dls[i])
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && len(out)+1+len(item)+1 > budget {
+			break
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, item...)
+	}
+	return append(out, ']'), nil
 }
 
 // orError drops the result when there is an error, so the reply is the

@@ -31,6 +31,8 @@ const (
 	MethodOffsets            = "Offsets"            // OffsetArgs (no time) -> OffsetsResult (Earliest, Next)
 	MethodDeleteTopic        = "DeleteTopic"        // TopicArgs (name only) -> null
 	MethodDeleteSubscription = "DeleteSubscription" // SubscriptionArgs (names only) -> null
+	MethodDeadLetters        = "DeadLetters"        // DeadLettersArgs -> []broker.DeadLetter
+	MethodRedrive            = "Redrive"            // RedriveArgs -> RedriveResult
 )
 
 // TopicArgs names a topic and, for CreateTopic, its configuration.
@@ -67,6 +69,29 @@ type OffsetsResult struct {
 	Earliest int64 `json:"earliest,omitempty"`
 	Next     int64 `json:"next,omitempty"`
 	Offset   int64 `json:"offset,omitempty"`
+}
+
+// DeadLettersArgs lists a subscription's dead letters from dead-letter id
+// From on, at most Limit. The server may answer fewer, so that the RESULT
+// fits in one frame: the caller goes on from the last id + 1.
+type DeadLettersArgs struct {
+	Topic string `json:"topic"`
+	Sub   string `json:"sub"`
+	From  int64  `json:"from"`
+	Limit int    `json:"limit"`
+}
+
+// RedriveArgs gives dead letters back to their subscription: the ones
+// named, or with IDs null every one not yet redriven.
+type RedriveArgs struct {
+	Topic string  `json:"topic"`
+	Sub   string  `json:"sub"`
+	IDs   []int64 `json:"ids"`
+}
+
+// RedriveResult answers Redrive: how many events were given back.
+type RedriveResult struct {
+	Redriven int `json:"redriven"`
 }
 
 // Call is a CALL request.
