@@ -43,8 +43,24 @@ func (e *PublishError) Error() string {
 	hint := "not retryable: fix the event or the topic"
 	if e.Retryable {
 		hint = "retryable: publishing the same event again is safe (deduplicated by source and id)"
+		if len(e.IDs) > 1 {
+			hint = "retryable: publishing the same events again is safe (deduplicated by source and id)"
+		}
 	}
-	return fmt.Sprintf("herald: publish to %q failed (%s): %v", e.Topic, hint, e.Err)
+	return fmt.Sprintf("herald: publish%s to %q failed (%s): %v", e.naming(), e.Topic, hint, e.Err)
+}
+
+// naming names the events of the failed call in its message, for a log
+// to say which: one id, or a batch's count, first and last id.
+func (e *PublishError) naming() string {
+	switch n := len(e.IDs); n {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf(" of event %q", e.IDs[0])
+	default:
+		return fmt.Sprintf(" of %d events (ids %q to %q)", n, e.IDs[0], e.IDs[n-1])
+	}
 }
 
 func (e *PublishError) Unwrap() error { return e.Err }
