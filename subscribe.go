@@ -460,7 +460,7 @@ const (
 // journal write and a reply on both sides) its acks cost: at 50,000
 // events/s, 5 ms instead of 200 µs took 4-5% off both processes' CPU,
 // and the end-to-end p50 fell 703 -> 607 µs and the p99 2,472 -> 2,162
-// µs (docs/PERFORMANCE.md, "Changes after the 22:50 run"). The wait is short against any ack timeout, and never
+// µs (docs/performance-history.md, "Changes after the 22:50 run"). The wait is short against any ack timeout, and never
 // reaches a lease's end (leaseMargin), nor holds acks a fetch refused for
 // backpressure waits for (flush). A crash forgets at most this long's
 // acks, which at-least-once redelivers. A variable for a test.
