@@ -15,7 +15,7 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	conn, err := remote.Dial(ctx, url, remote.Options{Logger: o.logger, CallTimeout: o.callTimeout})
+	conn, err := remote.Dial(ctx, url, remote.Options{Logger: o.logger, CallTimeout: o.callTimeout, PingInterval: o.pingEvery})
 	if err != nil {
 		return nil, fmt.Errorf("herald: dial %s: %w", url, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/remote"
 )
 
 // Errors a caller branches on with errors.Is. They are the broker's own,
@@ -20,6 +21,13 @@ var (
 	ErrSubscriptionExists   = broker.ErrSubscriptionExists
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("herald: client is closed")
+	// ErrConnectionLost (a client from Dial): the call was cut short by
+	// the connection to the server, which failed, went silent
+	// (WithPingInterval) or was closed by a server shutting down; the
+	// broker did not refuse it. Retrying is safe (a publish is
+	// deduplicated, a fetch's leases come back), and the next call
+	// reconnects by itself.
+	ErrConnectionLost = remote.ErrConnectionLost
 )
 
 // PublishError is why a publish failed, and whether trying again is safe.

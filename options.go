@@ -24,6 +24,7 @@ type clientOptions struct {
 	logger      *slog.Logger
 	autoCreate  bool
 	callTimeout time.Duration
+	pingEvery   time.Duration
 }
 
 func defaultClientOptions() clientOptions {
@@ -74,6 +75,18 @@ func WithMaxInFlightBatches(n int) Option {
 // method's context bounds everything else.
 func WithCallTimeout(d time.Duration) Option {
 	return func(o *clientOptions) { o.callTimeout = max(0, d) }
+}
+
+// WithPingInterval sets, for a client from Dial, how long its connection
+// may stay silent before the client pings the server. When another
+// interval passes with no answer, the connection is taken for dead:
+// calls waiting on it fail with an error that is retryable, Subscribe
+// goes on by itself, and the next call reconnects. So a server that
+// stopped answering without closing the connection (a stopped process,
+// a host gone behind a half-open TCP connection) is found after two to
+// three intervals. Default 15s; a negative d turns pings off.
+func WithPingInterval(d time.Duration) Option {
+	return func(o *clientOptions) { o.pingEvery = d }
 }
 
 // WithKeyFunc extracts the partition key of events published without one

@@ -117,6 +117,7 @@ func (e *env) consume(topic, sub string, f consumeFlags) error {
 			if e.ctx.Err() != nil {
 				return nil
 			}
+			err = e.sdkError(err)
 			err = hintIf(err, herald.ErrSubscriptionNotFound, "list subscriptions with 'herald subs ls "+topic+"'")
 			err = hintIf(err, herald.ErrTopicNotFound, "list topics with 'herald topics ls'")
 			return fmt.Errorf("pull from subscription %q of %q: %w", sub, topic, err)

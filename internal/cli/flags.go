@@ -18,7 +18,7 @@ var globalFlags = map[string]bool{"url": true, "json": true, "timeout": true}
 func (e *env) registerGlobals(fs *flag.FlagSet) {
 	fs.StringVar(&e.url, "url", e.url, "the Herald server's `URL` (env "+envURL+")")
 	fs.BoolVar(&e.json, "json", e.json, "print JSON for scripts instead of tables")
-	fs.DurationVar(&e.timeout, "timeout", e.timeout, "give up on a request after this `duration`")
+	fs.DurationVar(&e.timeout, "timeout", e.timeout, "give up on a request after this `duration` (tail and consume: on a silent stream after 2-3 times it)")
 }
 
 // parseLeadingGlobals reads global flags written before the command name

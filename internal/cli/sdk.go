@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/remote"
 )
 
 // The streaming commands, tail and consume, use the Go SDK (package
@@ -18,12 +19,14 @@ import (
 
 // dial connects the SDK to the server at --url, giving up after
 // --timeout, which also bounds each of the SDK's calls that take no
-// context (see sdkError). Its errors read like Client's: what is wrong
-// and what to do.
+// context and is the connection's ping interval, so that a server that
+// stops answering in the middle of a pull or a follow is given up after
+// two to three times --timeout (see sdkError). Its errors read like
+// Client's: what is wrong and what to do.
 func (e *env) dial() (*herald.Client, error) {
 	ctx, cancel := context.WithTimeout(e.ctx, e.timeout)
 	defer cancel()
-	c, err := herald.Dial(ctx, e.client.base, herald.WithCallTimeout(e.timeout))
+	c, err := herald.Dial(ctx, e.client.base, herald.WithCallTimeout(e.timeout), herald.WithPingInterval(e.timeout))
 	if err == nil {
 		return c, nil
 	}
@@ -41,10 +44,10 @@ func (e *env) dial() (*herald.Client, error) {
 }
 
 // sdkError is err from an SDK call that --timeout bounded (the call's own
-// timeout, not a context of the command's) read as the HTTP commands
-// read theirs.
+// timeout, not a context of the command's, or the connection's pings)
+// read as the HTTP commands read theirs.
 func (e *env) sdkError(err error) error {
-	if err != nil && e.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && e.ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, remote.ErrSilent)) {
 		return e.client.timeoutError(e.timeout)
 	}
 	return err

@@ -153,6 +153,8 @@ func TestStreamingCommandsTimeOut(t *testing.T) {
 	for _, args := range [][]string{
 		{"tail", "orders"},
 		{"tail", "orders", "--follow"},
+		{"consume", "orders", "billing"},
+		{"consume", "orders", "billing", "--wait", "100ms"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			start := time.Now()

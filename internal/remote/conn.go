@@ -33,6 +33,14 @@ type Options struct {
 	// drawn at random from its upper half (jitter), so clients cut off
 	// together do not come back together. Defaults 50ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
+	// PingInterval is how long a connection may be silent, nothing read
+	// from it, before it is pinged; when a second interval passes with
+	// still nothing, the connection is taken for dead: calls waiting on
+	// it fail with ErrConnectionLost and the next call reconnects. So a
+	// server that stopped answering without closing the connection is
+	// found after two to three intervals. Default 15s; negative turns
+	// pings off.
+	PingInterval time.Duration
 	// Logger receives connection events (lost, reconnected) at Info and
 	// Debug; default discards them.
 	Logger *slog.Logger
@@ -49,6 +57,9 @@ func (o Options) withDefaults() Options {
 	def(&o.ReconnectTimeout, time.Minute)
 	def(&o.MinBackoff, 50*time.Millisecond)
 	def(&o.MaxBackoff, 5*time.Second)
+	if o.PingInterval == 0 {
+		o.PingInterval = 15 * time.Second
+	}
 	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -124,7 +135,7 @@ func (c *Conn) connect(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	s := newSession(conn, rd, &c.ids)
-	s.start(&c.sessions)
+	s.start(&c.sessions, c.opts.PingInterval)
 	return s, nil
 }
 

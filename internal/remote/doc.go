@@ -43,6 +43,13 @@
 // down answers waiting fetches this way too: ErrConnectionLost, not
 // broker.ErrClosed, which only Close gives.
 //
+// A connection can also fail silently: a server process stopped or stuck,
+// or a host gone behind a half-open TCP connection, where TCP keepalive
+// is slow or, with the server's kernel still answering, blind. A session's
+// watchdog pings a connection it has read nothing from for
+// Options.PingInterval (default 15s) and fails the session when another
+// interval brings nothing either (ErrSilent, inside a *ConnError).
+//
 // The first call after a drop reconnects: one dial at a time, the other
 // callers waiting for it; failed attempts are spaced by exponential
 // backoff with jitter (Options.MinBackoff up to MaxBackoff); a call waits
@@ -59,7 +66,8 @@
 // # Goroutines
 //
 // Each connection has a reader goroutine (routes replies to calls; never
-// blocks on a caller) and a writer goroutine (owns every write). Both are
+// blocks on a caller), a writer goroutine (owns every write) and, unless
+// pings are off, a watchdog (wakes once a PingInterval). They are
 // started by the dial and end when the connection fails or Close is
 // called; Close waits for them, and nothing runs between connections.
 // Callers block only on their own reply, the writer's queue (TCP

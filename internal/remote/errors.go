@@ -97,6 +97,12 @@ const (
 
 var errShuttingDown = errors.New("the server is shutting down")
 
+// ErrSilent is why a connection was given up when nothing came from the
+// server for two ping intervals, a ping included (Options.PingInterval):
+// the server stopped answering without closing the connection. The calls
+// it cuts short are *ConnError, matching ErrConnectionLost too.
+var ErrSilent = errors.New("the connection went silent")
+
 // replyError turns an ERROR from the server into the call's error. The
 // server's shutdown notice becomes a retryable *ConnError, not
 // broker.ErrClosed: from here the server is restarting, and only Close

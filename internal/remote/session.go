@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/heraldhq/herald/internal/wire"
 )
@@ -41,6 +41,8 @@ type session struct {
 	wmu  sync.Mutex
 	bw   *bufio.Writer
 	dead chan struct{} // closed by fail
+	// frames counts the frames read: the watchdog's sign of life.
+	frames atomic.Uint64
 
 	mu      sync.Mutex
 	err     error            // why the session died; set once, before dead is closed
@@ -131,8 +133,9 @@ func newSession(conn net.Conn, rd *bufio.Reader, ids *atomic.Uint64) *session {
 		dead: make(chan struct{}), pending: map[uint64]*call{}, bw: bufio.NewWriterSize(conn, 64<<10)}
 }
 
-// start runs the reader and the writer; wg counts them.
-func (s *session) start(wg *sync.WaitGroup) {
+// start runs the reader and the writer, and with pingEvery > 0 the
+// watchdog; wg counts them.
+func (s *session) start(wg *sync.WaitGroup, pingEvery time.Duration) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -142,6 +145,56 @@ func (s *session) start(wg *sync.WaitGroup) {
 		defer wg.Done()
 		s.writeLoop()
 	}()
+	if pingEvery > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.watch(pingEvery)
+		}()
+	}
+}
+
+// watch guards against a connection that went silent without closing: a
+// server process that is stopped or stuck, or a host gone behind a
+// half-open TCP connection, which TCP keepalive finds late or, for a
+// stopped process whose kernel still answers, never. When nothing at all
+// was read for a whole interval it sends a ping (CALL Ping, answered by
+// the server's reader; a server that does not know the method answers
+// with an error, which shows it alive as well); when nothing arrives for
+// another whole interval, it fails the session. Calls waiting on it then
+// end with a *ConnError, and the next call reconnects. A busy connection
+// costs nothing but a counter: the reader counts frames, and the
+// watchdog reads the count once an interval.
+func (s *session) watch(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	seen, pinged := s.frames.Load(), false
+	for {
+		select {
+		case <-s.dead:
+			return
+		case <-t.C:
+		}
+		switch n := s.frames.Load(); {
+		case n != seen:
+			seen, pinged = n, false
+		case !pinged:
+			s.ping()
+			pinged = true
+		default:
+			s.fail(fmt.Errorf("%w: nothing came from the server for %v, though it was pinged", ErrSilent, 2*interval))
+			return
+		}
+	}
+}
+
+// ping asks the server for any answer. Nobody waits for it: the reader
+// counts the answer as a frame and drops it, its id being unknown. Like
+// cancel it never blocks; a full queue means frames are going out, and
+// their answers will do.
+func (s *session) ping() {
+	payload := wire.AppendCall(nil, &wire.Call{Method: wire.MethodPing, Args: []byte("{}")})
+	s.queueUnanswered(&call{op: "ping", frame: wire.AppendFrame(nil, wire.TypeCall, s.ids.Add(1), payload)})
 }
 
 // cause says why the session died.
@@ -215,10 +268,19 @@ func (s *session) queueSettles(kind int, items []*settleItem) error {
 // with the queue full the cancel is dropped, and the server ends the
 // fetch when its wait (at most fetchWaitCap) runs out.
 func (s *session) cancel(id uint64) {
-	c := &call{op: "cancel", frame: wire.AppendFrame(nil, wire.TypeCancel, id, nil)}
+	s.queueUnanswered(&call{op: "cancel", frame: wire.AppendFrame(nil, wire.TypeCancel, id, nil)})
+}
+
+// queueUnanswered queues a frame no caller waits on, unless the queue is
+// full. It counts the frame in unwritten as send does, since the writer
+// uncounts every frame it writes: uncounted, the count went below the
+// frames still queued, and a direct write (tryWrite) could overtake them.
+func (s *session) queueUnanswered(c *call) {
+	s.unwritten.Add(1)
 	select {
 	case s.out <- c:
 	default:
+		s.unwritten.Add(-1)
 	}
 }
 
@@ -277,6 +339,7 @@ func (s *session) readLoop() {
 			s.fail(err)
 			return
 		}
+		s.frames.Add(1)
 		if f.ID == 0 {
 			// About the connection: the server is going away, or refused
 			// what we sent. Going away, it has answered every request it

@@ -1000,6 +1000,8 @@ func (sc *streamConn) invoke(method string, args []byte) (any, error) {
 			return nil, err
 		}
 		return deadLettersFitting(dls, wire.MaxFrame-wire.HeaderSize)
+	case wire.MethodPing:
+		return nil, nil
 	case wire.MethodRedrive:
 		var rd wire.RedriveArgs
 		if err := callArgs(method, args, &rd); err != nil {

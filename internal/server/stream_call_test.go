@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/cloudevent"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/wire"
 )
 
 // A DeadLetters RESULT is one frame: the server answers the first dead
@@ -60,5 +61,15 @@ func TestDeadLettersFitTheirFrame(t *testing.T) {
 	}
 	if raw, err := deadLettersFitting(nil, 100); err != nil || string(raw) != "[]" {
 		t.Errorf("no dead letters = %s, %v; want []", raw, err)
+	}
+}
+
+// Ping answers null without touching the broker: a client's watchdog
+// asks it of a connection that has been silent.
+func TestPingIsAnsweredWithNull(t *testing.T) {
+	sc := &streamConn{} // no broker: Ping must not need one
+	result, err := sc.invoke(wire.MethodPing, []byte("{}"))
+	if err != nil || result != nil {
+		t.Fatalf("Ping = %v, %v; want nil, nil (RESULT null)", result, err)
 	}
 }

@@ -33,6 +33,10 @@ const (
 	MethodDeleteSubscription = "DeleteSubscription" // SubscriptionArgs (names only) -> null
 	MethodDeadLetters        = "DeadLetters"        // DeadLettersArgs -> []broker.DeadLetter
 	MethodRedrive            = "Redrive"            // RedriveArgs -> RedriveResult
+	// MethodPing asks for any answer: a client's sign that a silent
+	// connection is still alive. A server older than it answers with an
+	// ERROR, which serves as well.
+	MethodPing = "Ping" // {} -> null
 )
 
 // TopicArgs names a topic and, for CreateTopic, its configuration.
