@@ -86,17 +86,17 @@ func TestASilentConnectionIsFoundByItsPings(t *testing.T) {
 // ping.
 func TestPingsKeepAQuietLiveConnection(t *testing.T) {
 	ts := startServer(t, t.TempDir(), "127.0.0.1:0")
-	c, err := Dial(testCtx(t), ts.url, Options{PingInterval: 100 * time.Millisecond})
+	c, err := Dial(testCtx(t), ts.url, Options{PingInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	mustTopic(t, c, "t", broker.TopicConfig{})
 	mustSub(t, c, "t", "s", broker.SubscriptionConfig{})
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if ds, err := c.Fetch(ctx, "t", "s", "c", 10); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("a 1.5 s long poll with pings every 100 ms = %d deliveries, %v; want it to wait out its deadline", len(ds), err)
+		t.Fatalf("a 2 s long poll with pings every 200 ms = %d deliveries, %v; want it to wait out its deadline", len(ds), err)
 	}
 	if _, err := c.Topic("t"); err != nil {
 		t.Fatalf("the connection after the long poll: %v", err)
