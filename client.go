@@ -87,6 +87,34 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 	return c.backend.DeleteTopic(ctx, name)
 }
 
+// TopicInfo describes a topic: its configuration, its partitions'
+// offsets and sizes, and how many subscriptions it has.
+type TopicInfo = broker.TopicInfo
+
+// PartitionInfo is one partition of a TopicInfo: its earliest and next
+// offsets and its bytes on disk.
+type PartitionInfo = broker.PartitionInfo
+
+// Topic describes a topic. A missing one gives ErrTopicNotFound.
+func (c *Client) Topic(ctx context.Context, name string) (TopicInfo, error) {
+	return c.backend.Topic(ctx, name)
+}
+
+// Topics describes every topic, sorted by name.
+func (c *Client) Topics(ctx context.Context) ([]TopicInfo, error) {
+	return c.backend.Topics(ctx)
+}
+
+// UpdateTopic replaces a topic's configuration, as CreateTopic sets it:
+// zero fields take the defaults, so read the configuration with Topic,
+// change what you need and pass it back. Partitions may only grow (stored
+// offsets and the key-to-partition mapping name them). A bad setting
+// gives ErrInvalid, naming the field.
+func (c *Client) UpdateTopic(ctx context.Context, name string, cfg TopicConfig) error {
+	_, err := c.backend.UpdateTopic(ctx, name, cfg)
+	return err
+}
+
 // SubscriptionConfig configures a subscription; zero fields take the
 // defaults (start at the latest event, the broker's retry policy, ack
 // timeout and lease limit, a dead-letter topic named topic.name.dlq).
@@ -108,6 +136,44 @@ func (c *Client) CreateSubscription(ctx context.Context, topic, name string, cfg
 // gives ErrSubscriptionNotFound.
 func (c *Client) DeleteSubscription(ctx context.Context, topic, name string) error {
 	return c.backend.DeleteSubscription(ctx, topic, name)
+}
+
+// SubscriptionInfo describes a subscription: its topic, name, creation
+// time and configuration (defaults filled in).
+type SubscriptionInfo = broker.SubscriptionInfo
+
+// SubscriptionStats is a point-in-time view of a subscription: Lag (events
+// not delivered yet), Pending (unsettled and not in flight: ready, in
+// retry backoff or delayed), Delayed, InFlight (leases held), Consumers
+// (holding a lease), DeadLettered (since it was created) and
+// AwaitingDeadLetter. Lag is what to watch to scale consumers.
+type SubscriptionStats = broker.SubscriptionStats
+
+// Subscription describes a subscription. A missing one gives
+// ErrSubscriptionNotFound (ErrTopicNotFound for a missing topic).
+func (c *Client) Subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
+	return c.backend.Subscription(ctx, topic, name)
+}
+
+// Subscriptions describes a topic's subscriptions, sorted by name.
+func (c *Client) Subscriptions(ctx context.Context, topic string) ([]SubscriptionInfo, error) {
+	return c.backend.Subscriptions(ctx, topic)
+}
+
+// SubscriptionStats reports a subscription's lag, pending, in-flight and
+// dead-lettered counts.
+func (c *Client) SubscriptionStats(ctx context.Context, topic, name string) (SubscriptionStats, error) {
+	return c.backend.Stats(ctx, topic, name)
+}
+
+// UpdateSubscription replaces a subscription's configuration: zero fields
+// take the defaults, so read it with Subscription, change what you need
+// and pass it back. Start is ignored (Seek moves a subscription). Leases,
+// attempt counts and retries carry over. A bad setting gives ErrInvalid,
+// naming the field.
+func (c *Client) UpdateSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) error {
+	_, err := c.backend.UpdateSubscription(ctx, topic, name, cfg)
+	return err
 }
 
 // Seek moves an existing subscription to a new position (a rewind replays

@@ -678,7 +678,7 @@ func runHandler(ctx context.Context, h Handler, m *Message) (err error) {
 }
 
 func (c *Client) ensureSubscription(ctx context.Context, topic, sub string, o subscribeOptions) error {
-	info, err := c.backend.Subscription(topic, sub)
+	info, err := c.backend.Subscription(context.WithoutCancel(ctx), topic, sub) // bounded by WithCallTimeout
 	if errors.Is(err, broker.ErrTopicNotFound) || errors.Is(err, broker.ErrSubscriptionNotFound) {
 		if errors.Is(err, broker.ErrTopicNotFound) {
 			if _, terr := c.backend.CreateTopic(ctx, topic, broker.TopicConfig{}); terr != nil && !errors.Is(terr, broker.ErrTopicExists) {

@@ -40,7 +40,9 @@ func (c *Client) Tail(ctx context.Context, topic string, fn func(*Message) error
 	if err := checkStart(o.start); err != nil {
 		return err
 	}
-	info, err := c.backend.Topic(topic)
+	// The lookup is bounded by WithCallTimeout, not by ctx, whose end
+	// Tail answers as documented (a following Tail returns nil).
+	info, err := c.backend.Topic(context.WithoutCancel(ctx), topic)
 	if err != nil {
 		return err
 	}

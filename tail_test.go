@@ -276,11 +276,11 @@ func TestCreateSubscriptionRefusals(t *testing.T) {
 					t.Errorf("%s: CreateSubscription = %v, want %v naming %q", tt.name, err, tt.want, tt.field)
 				}
 			}
-			info, err := c.backend.Subscription("jobs", "w")
+			info, err := c.backend.Subscription(ctx, "jobs", "w")
 			if err != nil || info.Config.AckTimeout != time.Minute {
 				t.Fatalf("after a refused create the subscription's ack timeout is %v (%v), want 1m as created", info.Config.AckTimeout, err)
 			}
-			if _, err := c.backend.Subscription("jobs", "v"); !errors.Is(err, ErrSubscriptionNotFound) {
+			if _, err := c.backend.Subscription(ctx, "jobs", "v"); !errors.Is(err, ErrSubscriptionNotFound) {
 				t.Fatalf("a refused create left subscription v behind: %v", err)
 			}
 		})
@@ -356,7 +356,7 @@ func TestDeleteSubscriptionAndTopic(t *testing.T) {
 			if err := c.DeleteTopic(ctx, "jobs"); !errors.Is(err, ErrTopicNotFound) {
 				t.Fatalf("deleting the topic again = %v, want ErrTopicNotFound", err)
 			}
-			if _, err := c.backend.Topic("jobs.w.dlq"); err != nil {
+			if _, err := c.backend.Topic(ctx, "jobs.w.dlq"); err != nil {
 				t.Fatalf("the dead-letter topic went with its topic: %v", err)
 			}
 		})

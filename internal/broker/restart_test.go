@@ -262,7 +262,7 @@ func TestDeleteTopicAndSubscription(t *testing.T) {
 	if got := listDir(t, root); !slices.Equal(got, []string{"t", DeadLetterTopicName("t", "s")}) && !slices.Equal(got, []string{DeadLetterTopicName("t", "s"), "t"}) {
 		t.Fatalf("topics directory after open: %v", got)
 	}
-	if infos := e.b.Topics(); len(infos) != 2 {
+	if infos, _ := e.b.Topics(); len(infos) != 2 {
 		t.Fatalf("Topics() = %+v", infos)
 	}
 }

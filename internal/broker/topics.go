@@ -120,12 +120,12 @@ func (b *Broker) Topic(name string) (TopicInfo, error) {
 }
 
 // Topics describes every topic, sorted by name.
-func (b *Broker) Topics() []TopicInfo {
+func (b *Broker) Topics() ([]TopicInfo, error) {
 	if err := b.enter(); err != nil {
-		return nil
+		return nil, err
 	}
 	defer b.leave()
-	var out []TopicInfo
+	out := []TopicInfo{}
 	for _, t := range b.topicList() {
 		t.mu.RLock()
 		if !t.deleted {
@@ -134,7 +134,7 @@ func (b *Broker) Topics() []TopicInfo {
 		t.mu.RUnlock()
 	}
 	slices.SortFunc(out, func(a, b TopicInfo) int { return strings.Compare(a.Name, b.Name) })
-	return out
+	return out, nil
 }
 
 // DeleteTopic deletes a topic, its events and its subscriptions. Fetches

@@ -57,13 +57,32 @@ func (c *Conn) DeleteSubscription(ctx context.Context, topic, name string) error
 	return c.invoke(ctx, wire.MethodDeleteSubscription, wire.SubscriptionArgs{Topic: topic, Name: name}, nil)
 }
 
-// Topic describes one topic, as broker.Topic; Options.CallTimeout bounds
-// it.
-func (c *Conn) Topic(name string) (broker.TopicInfo, error) {
-	ctx, cancel := c.noCtx()
+// Topic describes one topic, as broker.Topic; ctx and
+// Options.CallTimeout bound it.
+func (c *Conn) Topic(ctx context.Context, name string) (broker.TopicInfo, error) {
+	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	var info broker.TopicInfo
 	err := c.invoke(ctx, wire.MethodTopic, wire.TopicArgs{Name: name}, &info)
+	return info, err
+}
+
+// Topics describes every topic, as broker.Topics; ctx and
+// Options.CallTimeout bound it.
+func (c *Conn) Topics(ctx context.Context) ([]broker.TopicInfo, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	out := []broker.TopicInfo{}
+	if err := c.invoke(ctx, wire.MethodTopics, struct{}{}, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdateTopic replaces a topic's configuration, as broker.UpdateTopic.
+func (c *Conn) UpdateTopic(ctx context.Context, name string, cfg broker.TopicConfig) (broker.TopicInfo, error) {
+	var info broker.TopicInfo
+	err := c.invoke(ctx, wire.MethodUpdateTopic, wire.TopicArgs{Name: name, Config: cfg}, &info)
 	return info, err
 }
 
@@ -83,14 +102,36 @@ func (c *Conn) UpdateSubscription(ctx context.Context, topic, name string, cfg b
 	return info, err
 }
 
-// Subscription describes one subscription, as broker.Subscription;
-// Options.CallTimeout bounds it.
-func (c *Conn) Subscription(topic, name string) (broker.SubscriptionInfo, error) {
-	ctx, cancel := c.noCtx()
+// Subscription describes one subscription, as broker.Subscription; ctx
+// and Options.CallTimeout bound it.
+func (c *Conn) Subscription(ctx context.Context, topic, name string) (broker.SubscriptionInfo, error) {
+	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	var info broker.SubscriptionInfo
 	err := c.invoke(ctx, wire.MethodSubscription, wire.SubscriptionArgs{Topic: topic, Name: name}, &info)
 	return info, err
+}
+
+// Subscriptions describes a topic's subscriptions, as
+// broker.Subscriptions; ctx and Options.CallTimeout bound it.
+func (c *Conn) Subscriptions(ctx context.Context, topic string) ([]broker.SubscriptionInfo, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	out := []broker.SubscriptionInfo{}
+	if err := c.invoke(ctx, wire.MethodSubscriptions, wire.SubscriptionArgs{Topic: topic}, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Stats reports a subscription's lag and counts, as broker.Stats; ctx and
+// Options.CallTimeout bound it.
+func (c *Conn) Stats(ctx context.Context, topic, sub string) (broker.SubscriptionStats, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	var st broker.SubscriptionStats
+	err := c.invoke(ctx, wire.MethodStats, wire.SubscriptionArgs{Topic: topic, Name: sub}, &st)
+	return st, err
 }
 
 // Seek moves a subscription, as broker.Seek.

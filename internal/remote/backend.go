@@ -17,11 +17,15 @@ type Backend interface {
 	Publish(ctx context.Context, topic string, events []cloudevent.Event) ([]broker.PublishResult, error)
 	CreateTopic(ctx context.Context, name string, cfg broker.TopicConfig) (broker.TopicInfo, error)
 	DeleteTopic(ctx context.Context, name string) error
-	Topic(name string) (broker.TopicInfo, error)
+	Topic(ctx context.Context, name string) (broker.TopicInfo, error)
+	Topics(ctx context.Context) ([]broker.TopicInfo, error)
+	UpdateTopic(ctx context.Context, name string, cfg broker.TopicConfig) (broker.TopicInfo, error)
 	CreateSubscription(ctx context.Context, topic, name string, cfg broker.SubscriptionConfig) (broker.SubscriptionInfo, error)
 	UpdateSubscription(ctx context.Context, topic, name string, cfg broker.SubscriptionConfig) (broker.SubscriptionInfo, error)
 	DeleteSubscription(ctx context.Context, topic, name string) error
-	Subscription(topic, name string) (broker.SubscriptionInfo, error)
+	Subscription(ctx context.Context, topic, name string) (broker.SubscriptionInfo, error)
+	Subscriptions(ctx context.Context, topic string) ([]broker.SubscriptionInfo, error)
+	Stats(ctx context.Context, topic, sub string) (broker.SubscriptionStats, error)
 	Seek(ctx context.Context, topic, sub string, pos broker.StartPosition) error
 	Fetch(ctx context.Context, topic, sub, consumer string, max int) ([]broker.Delivery, error)
 	Ack(ctx context.Context, topic, sub, token string) error
@@ -59,6 +63,28 @@ type EventStream interface {
 func Embedded(b *broker.Broker) Backend { return embedded{b} }
 
 type embedded struct{ *broker.Broker }
+
+// The broker's own metadata methods take no context: they never wait.
+
+func (e embedded) Topic(_ context.Context, name string) (broker.TopicInfo, error) {
+	return e.Broker.Topic(name)
+}
+
+func (e embedded) Topics(context.Context) ([]broker.TopicInfo, error) {
+	return e.Broker.Topics()
+}
+
+func (e embedded) Subscription(_ context.Context, topic, name string) (broker.SubscriptionInfo, error) {
+	return e.Broker.Subscription(topic, name)
+}
+
+func (e embedded) Subscriptions(_ context.Context, topic string) ([]broker.SubscriptionInfo, error) {
+	return e.Broker.Subscriptions(topic)
+}
+
+func (e embedded) Stats(_ context.Context, topic, sub string) (broker.SubscriptionStats, error) {
+	return e.Broker.Stats(topic, sub)
+}
 
 func (e embedded) Tail(ctx context.Context, topic string, partition int, pos broker.StartPosition, filter broker.Filter) (EventStream, error) {
 	if partition < 0 {

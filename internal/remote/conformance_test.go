@@ -79,9 +79,32 @@ func TestErrorsMatchTheEmbeddedBroker(t *testing.T) {
 			return err
 		}, broker.ErrInvalid},
 		{"describe a missing topic", func(ctx context.Context, b Backend) error {
-			_, err := b.Topic("nope")
+			_, err := b.Topic(ctx, "nope")
 			return err
 		}, broker.ErrTopicNotFound},
+		{"update a missing topic", func(ctx context.Context, b Backend) error {
+			_, err := b.UpdateTopic(ctx, "nope", broker.TopicConfig{})
+			return err
+		}, broker.ErrTopicNotFound},
+		{"shrink a topic", func(ctx context.Context, b Backend) error {
+			if _, err := b.UpdateTopic(ctx, "t", broker.TopicConfig{Partitions: 2}); err != nil {
+				return err
+			}
+			_, err := b.UpdateTopic(ctx, "t", broker.TopicConfig{Partitions: 1})
+			return err
+		}, broker.ErrInvalid},
+		{"update a topic with a bad field", func(ctx context.Context, b Backend) error {
+			_, err := b.UpdateTopic(ctx, "t", broker.TopicConfig{Retention: -5})
+			return err
+		}, broker.ErrInvalid},
+		{"list the subscriptions of a missing topic", func(ctx context.Context, b Backend) error {
+			_, err := b.Subscriptions(ctx, "nope")
+			return err
+		}, broker.ErrTopicNotFound},
+		{"stats of a missing subscription", func(ctx context.Context, b Backend) error {
+			_, err := b.Stats(ctx, "t", "nope")
+			return err
+		}, broker.ErrSubscriptionNotFound},
 		{"delete a missing topic", func(ctx context.Context, b Backend) error {
 			return b.DeleteTopic(ctx, "nope")
 		}, broker.ErrTopicNotFound},
@@ -108,7 +131,7 @@ func TestErrorsMatchTheEmbeddedBroker(t *testing.T) {
 			return err
 		}, broker.ErrSubscriptionNotFound},
 		{"describe a missing subscription", func(ctx context.Context, b Backend) error {
-			_, err := b.Subscription("t", "nope")
+			_, err := b.Subscription(ctx, "t", "nope")
 			return err
 		}, broker.ErrSubscriptionNotFound},
 		{"seek to an unknown kind", func(ctx context.Context, b Backend) error {
@@ -280,7 +303,7 @@ func TestResultsMatchTheEmbeddedBroker(t *testing.T) {
 		if o.atTime, err = b.OffsetForTime("t", 0, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(name, err)
 		}
-		if o.topic, err = b.Topic("t"); err != nil {
+		if o.topic, err = b.Topic(ctx, "t"); err != nil {
 			t.Fatal(name, err)
 		}
 		cfg := broker.SubscriptionConfig{Ordering: broker.OrderKey, AckTimeout: time.Minute,
@@ -289,7 +312,7 @@ func TestResultsMatchTheEmbeddedBroker(t *testing.T) {
 		if _, err := b.UpdateSubscription(ctx, "t", "s", cfg); err != nil {
 			t.Fatal(name, err)
 		}
-		if o.sub, err = b.Subscription("t", "s"); err != nil {
+		if o.sub, err = b.Subscription(ctx, "t", "s"); err != nil {
 			t.Fatal(name, err)
 		}
 		got[name] = o
@@ -425,5 +448,52 @@ func TestDeadLettersMatchTheEmbeddedBroker(t *testing.T) {
 	}
 	if len(rem) != 2 || !rem[1].Redriven || rem[0].Redriven || rem[0].Reason != "rejected: reason 0" {
 		t.Errorf("remote dead letters after one redrive: %+v", rem)
+	}
+}
+
+// Topics, Subscriptions and Stats read the same from both backends after
+// the same calls.
+func TestAdminResultsMatchTheEmbeddedBroker(t *testing.T) {
+	type outcome struct {
+		topics []broker.TopicInfo
+		subs   []broker.SubscriptionInfo
+		stats  broker.SubscriptionStats
+	}
+	got := map[string]outcome{}
+	for name, b := range backends(t) {
+		ctx := testCtx(t)
+		if _, err := b.Publish(ctx, "t", newEvents(3, 10)); err != nil {
+			t.Fatal(name, err)
+		}
+		fetchN(t, b, "t", "s", 2)
+		var o outcome
+		var err error
+		if o.topics, err = b.Topics(ctx); err != nil {
+			t.Fatal(name, err)
+		}
+		if o.subs, err = b.Subscriptions(ctx, "t"); err != nil {
+			t.Fatal(name, err)
+		}
+		if o.stats, err = b.Stats(ctx, "t", "s"); err != nil {
+			t.Fatal(name, err)
+		}
+		// What differs by the clock or the ids' lengths.
+		for i := range o.topics {
+			o.topics[i].Created, o.topics[i].Bytes = time.Time{}, 0
+			for p := range o.topics[i].Partitions {
+				o.topics[i].Partitions[p].Bytes = 0
+			}
+		}
+		for i := range o.subs {
+			o.subs[i].Created = time.Time{}
+		}
+		got[name] = o
+	}
+	emb, rem := got["embedded"], got["remote"]
+	if !reflect.DeepEqual(emb, rem) {
+		t.Errorf("embedded %+v\nremote   %+v", emb, rem)
+	}
+	if len(rem.topics) < 3 || rem.topics[len(rem.topics)-1].Name != "t.s.dlq" || rem.stats.InFlight != 2 || len(rem.subs) != 1 {
+		t.Errorf("remote: %+v; want the fixture's topics, sorted, one subscription with 2 leases", rem)
 	}
 }

@@ -432,3 +432,10 @@ func (c *Conn) settle(ctx context.Context, op string, kind int, item wire.Settle
 func (c *Conn) noCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), c.opts.CallTimeout)
 }
+
+// callCtx bounds a metadata call by Options.CallTimeout as well as ctx:
+// a lookup a long-lived caller makes (a Tail's, a Subscribe's) must not
+// wait as long as that caller's context.
+func (c *Conn) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opts.CallTimeout)
+}

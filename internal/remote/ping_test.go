@@ -98,7 +98,7 @@ func TestPingsKeepAQuietLiveConnection(t *testing.T) {
 	if ds, err := c.Fetch(ctx, "t", "s", "c", 10); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a 2 s long poll with pings every 200 ms = %d deliveries, %v; want it to wait out its deadline", len(ds), err)
 	}
-	if _, err := c.Topic("t"); err != nil {
+	if _, err := c.Topic(testCtx(t), "t"); err != nil {
 		t.Fatalf("the connection after the long poll: %v", err)
 	}
 }

@@ -237,7 +237,7 @@ func TestTailEndsWithItsConnection(t *testing.T) {
 			t.Fatalf("Next on a lost connection = %v, want ErrConnectionLost", err)
 		}
 	}
-	if _, err := c.Topic("t"); err != nil {
+	if _, err := c.Topic(testCtx(t), "t"); err != nil {
 		t.Fatalf("the Conn did not reconnect: %v", err)
 	}
 }

@@ -951,7 +951,9 @@ func (sc *streamConn) invoke(method string, args []byte) (any, error) {
 		off   wire.OffsetArgs
 	)
 	switch method {
-	case wire.MethodCreateTopic, wire.MethodTopic, wire.MethodDeleteTopic:
+	case wire.MethodTopics:
+		return orError(b.Topics())
+	case wire.MethodCreateTopic, wire.MethodTopic, wire.MethodDeleteTopic, wire.MethodUpdateTopic:
 		if err := callArgs(method, args, &topic); err != nil {
 			return nil, err
 		}
@@ -960,13 +962,20 @@ func (sc *streamConn) invoke(method string, args []byte) (any, error) {
 			return orError(b.Topic(topic.Name))
 		case wire.MethodDeleteTopic:
 			return nil, b.DeleteTopic(ctx, topic.Name)
+		case wire.MethodUpdateTopic:
+			return orError(b.UpdateTopic(ctx, topic.Name, topic.Config))
 		}
 		return orError(b.CreateTopic(ctx, topic.Name, topic.Config))
-	case wire.MethodCreateSubscription, wire.MethodUpdateSubscription, wire.MethodSubscription, wire.MethodDeleteSubscription:
+	case wire.MethodCreateSubscription, wire.MethodUpdateSubscription, wire.MethodSubscription, wire.MethodDeleteSubscription,
+		wire.MethodSubscriptions, wire.MethodStats:
 		if err := callArgs(method, args, &sub); err != nil {
 			return nil, err
 		}
 		switch method {
+		case wire.MethodSubscriptions:
+			return orError(b.Subscriptions(sub.Topic))
+		case wire.MethodStats:
+			return orError(b.Stats(sub.Topic, sub.Name))
 		case wire.MethodCreateSubscription:
 			return orError(b.CreateSubscription(ctx, sub.Topic, sub.Name, sub.Config))
 		case wire.MethodUpdateSubscription:

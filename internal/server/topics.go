@@ -97,7 +97,11 @@ func (s *Server) getTopic(w http.ResponseWriter, r *http.Request, b *broker.Brok
 }
 
 func (s *Server) listTopics(w http.ResponseWriter, r *http.Request, b *broker.Broker) {
-	topics := b.Topics()
+	topics, err := b.Topics()
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
 	out := make([]map[string]any, len(topics))
 	for i, t := range topics {
 		out[i] = topicView(t)

@@ -33,6 +33,10 @@ const (
 	MethodDeleteSubscription = "DeleteSubscription" // SubscriptionArgs (names only) -> null
 	MethodDeadLetters        = "DeadLetters"        // DeadLettersArgs -> []broker.DeadLetter
 	MethodRedrive            = "Redrive"            // RedriveArgs -> RedriveResult
+	MethodTopics             = "Topics"             // {} -> []broker.TopicInfo
+	MethodUpdateTopic        = "UpdateTopic"        // TopicArgs -> broker.TopicInfo
+	MethodSubscriptions      = "Subscriptions"      // SubscriptionArgs (topic only) -> []broker.SubscriptionInfo
+	MethodStats              = "Stats"              // SubscriptionArgs (names only) -> broker.SubscriptionStats
 	// MethodPing asks for any answer: a client's sign that a silent
 	// connection is still alive. A server older than it answers with an
 	// ERROR, which serves as well.
