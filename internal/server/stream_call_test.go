@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,4 +73,69 @@ func TestPingIsAnsweredWithNull(t *testing.T) {
 	if err != nil || result != nil {
 		t.Fatalf("Ping = %v, %v; want nil, nil (RESULT null)", result, err)
 	}
+}
+
+// CALL arguments come from the network: whatever a client sends to the
+// reading and dead-letter methods, the server answers a result or an
+// error and never panics. (Creating, updating and deleting are left out:
+// random configurations would fill the disk with partitions, and their
+// arguments go through the same decoding and the broker's validation.)
+func FuzzStreamCall(f *testing.F) {
+	b, err := broker.Open(broker.Config{DataDir: f.TempDir()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { b.Close() })
+	ctx := f.Context()
+	if _, err := b.CreateTopic(ctx, "t", broker.TopicConfig{Partitions: 2}); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := b.CreateSubscription(ctx, "t", "s", broker.SubscriptionConfig{Start: broker.StartPosition{Kind: broker.StartEarliest}}); err != nil {
+		f.Fatal(err)
+	}
+	ev := cloudevent.Event{ID: "1", Source: "urn:s", SpecVersion: "1.0", Type: "x"}
+	if _, err := b.Publish(ctx, "t", []cloudevent.Event{ev}); err != nil {
+		f.Fatal(err)
+	}
+	ds, err := b.Fetch(ctx, "t", "s", "c", 1)
+	if err != nil || len(ds) != 1 {
+		f.Fatalf("fetch: %d, %v", len(ds), err)
+	}
+	if err := b.Reject(ctx, "t", "s", ds[0].Token, "seed"); err != nil {
+		f.Fatal(err)
+	}
+	// The fuzzer picks a method by index, so that it tries each of them.
+	methods := []string{wire.MethodTopic, wire.MethodTopics, wire.MethodSubscription, wire.MethodSubscriptions,
+		wire.MethodStats, wire.MethodDeadLetters, wire.MethodRedrive, wire.MethodSeek, wire.MethodOffsetForTime,
+		wire.MethodOffsets, wire.MethodPing, "NoSuchMethod"}
+	index := func(m string) uint8 { return uint8(slices.Index(methods, m)) }
+	for _, seed := range []struct{ method, args string }{
+		{wire.MethodDeadLetters, `{"topic":"t","sub":"s","from":0,"limit":10}`},
+		{wire.MethodDeadLetters, `{"topic":"t","sub":"s","from":-5,"limit":-1}`},
+		{wire.MethodRedrive, `{"topic":"t","sub":"s","ids":[0,1,9223372036854775807,-1]}`},
+		{wire.MethodRedrive, `{"topic":"t","sub":"s","ids":null}`},
+		{wire.MethodStats, `{"topic":"t","name":"s"}`},
+		{wire.MethodSubscriptions, `{"topic":"t"}`},
+		{wire.MethodTopics, `{}`},
+		{wire.MethodTopic, `{"name":"t"}`},
+		{wire.MethodOffsets, `{"topic":"t","partition":99}`},
+		{wire.MethodOffsetForTime, `{"topic":"t","partition":1,"time":"2026-01-01T00:00:00Z"}`},
+		{wire.MethodSeek, `{"topic":"t","sub":"s","position":{"kind":"offset","offset":-3}}`},
+		{wire.MethodPing, `{}`},
+		{"NoSuchMethod", `{}`},
+		{wire.MethodStats, `[1,2`},
+	} {
+		f.Add(index(seed.method), []byte(seed.args))
+	}
+	sc := &streamConn{b: b, work: ctx}
+	f.Fuzz(func(t *testing.T, which uint8, args []byte) {
+		method := methods[int(which)%len(methods)]
+		result, err := sc.invoke(method, args)
+		if err != nil {
+			return
+		}
+		if _, err := json.Marshal(result); err != nil {
+			t.Fatalf("%s(%s) answered %v, which does not encode: %v", method, args, result, err)
+		}
+	})
 }
