@@ -38,6 +38,20 @@ func (c *Conn) invoke(ctx context.Context, method string, args, out any) error {
 	return nil
 }
 
+// lookup calls a metadata method, bounded by ctx and Options.CallTimeout,
+// and decodes its result (a list decodes as empty, not nil, when there is
+// nothing to list).
+func lookup[T any](ctx context.Context, c *Conn, method string, args any) (T, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	var out T
+	if err := c.invoke(ctx, method, args, &out); err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
+}
+
 // CreateTopic creates a topic, as broker.CreateTopic.
 func (c *Conn) CreateTopic(ctx context.Context, name string, cfg broker.TopicConfig) (broker.TopicInfo, error) {
 	var info broker.TopicInfo
@@ -60,23 +74,13 @@ func (c *Conn) DeleteSubscription(ctx context.Context, topic, name string) error
 // Topic describes one topic, as broker.Topic; ctx and
 // Options.CallTimeout bound it.
 func (c *Conn) Topic(ctx context.Context, name string) (broker.TopicInfo, error) {
-	ctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	var info broker.TopicInfo
-	err := c.invoke(ctx, wire.MethodTopic, wire.TopicArgs{Name: name}, &info)
-	return info, err
+	return lookup[broker.TopicInfo](ctx, c, wire.MethodTopic, wire.TopicArgs{Name: name})
 }
 
 // Topics describes every topic, as broker.Topics; ctx and
 // Options.CallTimeout bound it.
 func (c *Conn) Topics(ctx context.Context) ([]broker.TopicInfo, error) {
-	ctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	out := []broker.TopicInfo{}
-	if err := c.invoke(ctx, wire.MethodTopics, struct{}{}, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return lookup[[]broker.TopicInfo](ctx, c, wire.MethodTopics, struct{}{})
 }
 
 // UpdateTopic replaces a topic's configuration, as broker.UpdateTopic.
@@ -105,33 +109,19 @@ func (c *Conn) UpdateSubscription(ctx context.Context, topic, name string, cfg b
 // Subscription describes one subscription, as broker.Subscription; ctx
 // and Options.CallTimeout bound it.
 func (c *Conn) Subscription(ctx context.Context, topic, name string) (broker.SubscriptionInfo, error) {
-	ctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	var info broker.SubscriptionInfo
-	err := c.invoke(ctx, wire.MethodSubscription, wire.SubscriptionArgs{Topic: topic, Name: name}, &info)
-	return info, err
+	return lookup[broker.SubscriptionInfo](ctx, c, wire.MethodSubscription, wire.SubscriptionArgs{Topic: topic, Name: name})
 }
 
 // Subscriptions describes a topic's subscriptions, as
 // broker.Subscriptions; ctx and Options.CallTimeout bound it.
 func (c *Conn) Subscriptions(ctx context.Context, topic string) ([]broker.SubscriptionInfo, error) {
-	ctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	out := []broker.SubscriptionInfo{}
-	if err := c.invoke(ctx, wire.MethodSubscriptions, wire.SubscriptionArgs{Topic: topic}, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return lookup[[]broker.SubscriptionInfo](ctx, c, wire.MethodSubscriptions, wire.SubscriptionArgs{Topic: topic})
 }
 
 // Stats reports a subscription's lag and counts, as broker.Stats; ctx and
 // Options.CallTimeout bound it.
 func (c *Conn) Stats(ctx context.Context, topic, sub string) (broker.SubscriptionStats, error) {
-	ctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	var st broker.SubscriptionStats
-	err := c.invoke(ctx, wire.MethodStats, wire.SubscriptionArgs{Topic: topic, Name: sub}, &st)
-	return st, err
+	return lookup[broker.SubscriptionStats](ctx, c, wire.MethodStats, wire.SubscriptionArgs{Topic: topic, Name: sub})
 }
 
 // Seek moves a subscription, as broker.Seek.
