@@ -43,10 +43,10 @@ func (c *Client) DeadLetters(ctx context.Context, topic, subscription string, fr
 // topic: each original event, as its dead letter holds it, is delivered
 // to this subscription again with a fresh attempt count; the topic's
 // other subscriptions are not affected, as they would be by publishing
-// it again. The dead letters
-// stay in the dead-letter topic, marked Redriven; an event that fails
-// again is dead-lettered again. It returns how many events were given
-// back: a dead letter already redriven is skipped.
+// it again. The dead letters stay in the dead-letter topic, marked
+// Redriven; an event that fails again is dead-lettered again. It returns
+// how many events were given back: a dead letter already redriven is
+// skipped.
 //
 // An id that is not a dead letter of this subscription gives ErrInvalid
 // naming it (ids[i]) and redrives none of them. Naming none gives

@@ -158,9 +158,9 @@ func (s *session) start(wg *sync.WaitGroup, pingEvery time.Duration) {
 // server process that is stopped or stuck, or a host gone behind a
 // half-open TCP connection, which TCP keepalive finds late or, for a
 // stopped process whose kernel still answers, never. When nothing at all
-// was read for a whole interval it sends a ping (CALL Ping, answered by
-// the server's reader; a server that does not know the method answers
-// with an error, which shows it alive as well); when nothing arrives for
+// was read for a whole interval it sends a ping (CALL Ping; a server
+// that does not know the method answers with an error, which shows it
+// alive as well); when nothing arrives for
 // another whole interval, it fails the session. Calls waiting on it then
 // end with a *ConnError, and the next call reconnects. A busy connection
 // costs nothing but a counter: the reader counts frames, and the
@@ -182,7 +182,7 @@ func (s *session) watch(interval time.Duration) {
 			s.ping()
 			pinged = true
 		default:
-			s.fail(fmt.Errorf("%w: nothing came from the server for %v, though it was pinged", ErrSilent, 2*interval))
+			s.fail(fmt.Errorf("%w: nothing came from the server for at least %v, though it was pinged", ErrSilent, 2*interval))
 			return
 		}
 	}

@@ -1004,7 +1004,7 @@ func (sc *streamConn) invoke(method string, args []byte) (any, error) {
 		if err := callArgs(method, args, &dl); err != nil {
 			return nil, err
 		}
-		dls, err := b.DeadLetters(ctx, dl.Topic, dl.Sub, dl.From, dl.Limit)
+		dls, err := b.DeadLetters(ctx, dl.Topic, dl.Sub, dl.From, min(dl.Limit, deadLetterPageMax))
 		if err != nil {
 			return nil, err
 		}
@@ -1022,6 +1022,11 @@ func (sc *streamConn) invoke(method string, args []byte) (any, error) {
 	return nil, &wire.Error{Code: wire.CodeProtocol, Message: fmt.Sprintf("CALL %q: no such method on this server; "+
 		"the client is newer than the server: upgrade the server", method)}
 }
+
+// deadLetterPageMax caps a DeadLetters CALL's limit, as the HTTP API caps
+// its own: the broker gathers the whole page in memory before it is cut
+// to one frame. A variable for tests.
+var deadLetterPageMax = maxReadLimit
 
 // deadLettersFitting encodes the first of dls that fit in budget bytes
 // as a JSON array, and at least one: a RESULT is one frame, and the

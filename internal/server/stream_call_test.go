@@ -81,29 +81,8 @@ func TestPingIsAnsweredWithNull(t *testing.T) {
 // random configurations would fill the disk with partitions, and their
 // arguments go through the same decoding and the broker's validation.)
 func FuzzStreamCall(f *testing.F) {
-	b, err := broker.Open(broker.Config{DataDir: f.TempDir()})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { b.Close() })
+	b := brokerWithDeadLetters(f, 1)
 	ctx := f.Context()
-	if _, err := b.CreateTopic(ctx, "t", broker.TopicConfig{Partitions: 2}); err != nil {
-		f.Fatal(err)
-	}
-	if _, err := b.CreateSubscription(ctx, "t", "s", broker.SubscriptionConfig{Start: broker.StartPosition{Kind: broker.StartEarliest}}); err != nil {
-		f.Fatal(err)
-	}
-	ev := cloudevent.Event{ID: "1", Source: "urn:s", SpecVersion: "1.0", Type: "x"}
-	if _, err := b.Publish(ctx, "t", []cloudevent.Event{ev}); err != nil {
-		f.Fatal(err)
-	}
-	ds, err := b.Fetch(ctx, "t", "s", "c", 1)
-	if err != nil || len(ds) != 1 {
-		f.Fatalf("fetch: %d, %v", len(ds), err)
-	}
-	if err := b.Reject(ctx, "t", "s", ds[0].Token, "seed"); err != nil {
-		f.Fatal(err)
-	}
 	// The fuzzer picks a method by index, so that it tries each of them.
 	methods := []string{wire.MethodTopic, wire.MethodTopics, wire.MethodSubscription, wire.MethodSubscriptions,
 		wire.MethodStats, wire.MethodDeadLetters, wire.MethodRedrive, wire.MethodSeek, wire.MethodOffsetForTime,
@@ -138,4 +117,55 @@ func FuzzStreamCall(f *testing.F) {
 			t.Fatalf("%s(%s) answered %v, which does not encode: %v", method, args, result, err)
 		}
 	})
+}
+
+// A DeadLetters CALL's limit is capped as the HTTP API's is, so that a
+// client cannot make the broker gather a whole dead-letter topic in
+// memory for one page.
+func TestDeadLettersCallCapsItsLimit(t *testing.T) {
+	b := brokerWithDeadLetters(t, 3)
+	ctx := t.Context()
+	defer func(old int) { deadLetterPageMax = old }(deadLetterPageMax)
+	deadLetterPageMax = 2
+	sc := &streamConn{b: b, work: ctx}
+	result, err := sc.invoke(wire.MethodDeadLetters, []byte(`{"topic":"t","sub":"s","from":0,"limit":1000000000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page []broker.DeadLetter
+	if err := json.Unmarshal(result.(json.RawMessage), &page); err != nil || len(page) != 2 {
+		t.Fatalf("a page asked for a billion of 3 dead letters with the cap at 2: %d, %v; want 2", len(page), err)
+	}
+}
+
+// brokerWithDeadLetters opens a broker with topic t, subscription s
+// (from the earliest) and n events of t rejected into s's dead letters.
+func brokerWithDeadLetters(tb testing.TB, n int) *broker.Broker {
+	tb.Helper()
+	b, err := broker.Open(broker.Config{DataDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	ctx := tb.Context()
+	if _, err := b.CreateTopic(ctx, "t", broker.TopicConfig{Partitions: 2}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := b.CreateSubscription(ctx, "t", "s", broker.SubscriptionConfig{Start: broker.StartPosition{Kind: broker.StartEarliest}}); err != nil {
+		tb.Fatal(err)
+	}
+	for i := range n {
+		ev := cloudevent.Event{ID: fmt.Sprint(i), Source: "urn:s", SpecVersion: "1.0", Type: "x"}
+		if _, err := b.Publish(ctx, "t", []cloudevent.Event{ev}); err != nil {
+			tb.Fatal(err)
+		}
+		ds, err := b.Fetch(ctx, "t", "s", "c", 1)
+		if err != nil || len(ds) != 1 {
+			tb.Fatalf("fetch: %d, %v", len(ds), err)
+		}
+		if err := b.Reject(ctx, "t", "s", ds[0].Token, "no"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return b
 }

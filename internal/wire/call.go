@@ -80,8 +80,9 @@ type OffsetsResult struct {
 }
 
 // DeadLettersArgs lists a subscription's dead letters from dead-letter id
-// From on, at most Limit. The server may answer fewer, so that the RESULT
-// fits in one frame: the caller goes on from the last id + 1.
+// From on, at most Limit (the server caps it at 10,000, as its HTTP API
+// does). The server may answer fewer, so that the RESULT fits in one
+// frame: the caller goes on from the last id + 1.
 type DeadLettersArgs struct {
 	Topic string `json:"topic"`
 	Sub   string `json:"sub"`
