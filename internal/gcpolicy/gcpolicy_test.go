@@ -15,10 +15,10 @@ func TestPercentFallsFromFourHundredToTheDefaultAsTheLiveHeapGrows(t *testing.T)
 	}{
 		{0, 400},
 		{4 * mib, 400},
-		{256 * mib, 400},
-		{300 * mib, 341},
-		{512 * mib, 200},
-		{1024 * mib, 100},
+		{16 * mib, 400},
+		{20 * mib, 320},
+		{32 * mib, 200},
+		{64 * mib, 100},
 		{8192 * mib, 100},
 	}
 	for _, tt := range tests {
