@@ -208,7 +208,8 @@ func (s *subscription) fetch(ctx context.Context, consumer string, max int, dst 
 		needDL := len(s.deadQ) > 0 // died in fill (restored exhausted entries)
 		if len(picked) > 0 {
 			ds := slices.Grow(dst, len(picked))[:len(dst)+len(picked)]
-			ops := make([]op, len(picked))
+			opsBuf := borrowOps(len(picked))
+			ops := (*opsBuf)[:len(picked)]
 			for i, e := range picked {
 				ds[len(dst)+i] = Delivery{Token: formatToken(e.part, e.offset, e.lease.id), Event: *e.ev,
 					Attempt: e.attempts, Deadline: time.Unix(0, e.lease.deadline).UTC()}
@@ -222,6 +223,7 @@ func (s *subscription) fetch(ctx context.Context, consumer string, max int, dst 
 			// count one lower (at-least-once holds). It is queued before
 			// any settle of it, and the settle's fsync covers it.
 			err := s.queueLeases(ops)
+			returnOps(opsBuf)
 			s.jmu.RUnlock()
 			if needDL {
 				s.kickTimekeeper()
@@ -367,7 +369,9 @@ func (b *Broker) AckMany(ctx context.Context, topic, sub string, tokens []string
 		return nil, err
 	}
 	errs = make([]error, len(tokens))
-	ops := make([]op, 0, len(tokens))
+	opsBuf := borrowOps(len(tokens))
+	defer returnOps(opsBuf)
+	ops := *opsBuf
 	s.jmu.RLock()
 	defer s.jmu.RUnlock()
 	s.mu.Lock()
