@@ -223,7 +223,7 @@ func (s *subscription) fetch(ctx context.Context, consumer string, max int, dst 
 			// count one lower (at-least-once holds). It is queued before
 			// any settle of it, and the settle's fsync covers it.
 			err := s.queueLeases(ops)
-			returnOps(opsBuf)
+			returnOps(opsBuf, ops)
 			s.jmu.RUnlock()
 			if needDL {
 				s.kickTimekeeper()
@@ -370,8 +370,8 @@ func (b *Broker) AckMany(ctx context.Context, topic, sub string, tokens []string
 	}
 	errs = make([]error, len(tokens))
 	opsBuf := borrowOps(len(tokens))
-	defer returnOps(opsBuf)
 	ops := *opsBuf
+	defer func() { returnOps(opsBuf, ops) }()
 	s.jmu.RLock()
 	defer s.jmu.RUnlock()
 	s.mu.Lock()
