@@ -19,9 +19,14 @@
 // a larger headroom saves. With 1 GiB of headroom (the policy until then)
 // the server faulted 42,000 times in a consume run of 300,000 events,
 // with 64 MiB 26,000 times, and the run went 272,556 → 315,049 events/s
-// (4 pairs; docs/performance-history.md). 64 MiB keeps GOGC=400 for the
-// small heaps the latency numbers above were measured with: an end-to-end
-// run's live heap stays under 20 MiB.
+// (4 pairs). A 16 MiB headroom (the fifteenth session) then consumed
+// 33% faster than 64 MiB (236,523 → 315,703 events/s, 6 of 6 pairs),
+// published 7–10% faster with four producers, delivered the fan-out 7%
+// faster and cut the end-to-end p99 from 115 to 90 ms on that VM; one
+// producer's publish and a synchronous publish were level
+// (docs/performance-history.md, "Changes after the 12:09 run"). A heap
+// under 4 MiB live, as an idle or lightly loaded server's is, still
+// collects at GOGC=400.
 package gcpolicy
 
 import (
@@ -39,8 +44,8 @@ const (
 	MinPercent = 100
 	// MaxHeadroom bounds the garbage a heap may gather beyond its live
 	// bytes before a cycle, while the percentage is above MinPercent:
-	// GOGC is 400 up to a live heap of 16 MiB and 100 from 64 MiB.
-	MaxHeadroom = 64 << 20
+	// GOGC is 400 up to a live heap of 4 MiB and 100 from 16 MiB.
+	MaxHeadroom = 16 << 20
 )
 
 // Percent is the GOGC the policy sets for a live heap of live bytes.

@@ -14,10 +14,12 @@ func TestPercentFallsFromFourHundredToTheDefaultAsTheLiveHeapGrows(t *testing.T)
 		want int
 	}{
 		{0, 400},
+		{2 * mib, 400},
 		{4 * mib, 400},
-		{16 * mib, 400},
-		{20 * mib, 320},
-		{32 * mib, 200},
+		{5 * mib, 320},
+		{8 * mib, 200},
+		{12 * mib, 133},
+		{16 * mib, 100},
 		{64 * mib, 100},
 		{8192 * mib, 100},
 	}
