@@ -480,6 +480,9 @@ func (s *subscription) fill(now int64, full bool) error {
 	limit := s.lookahead()
 	shared := len(t.subs) > 1
 	kick := false
+	buf := readBufs.Get().(*[]byte) // s.recBuf's records share it until the next read
+	defer readBufs.Put(buf)
+	defer clear(s.recBuf)
 	for p, sp := range s.parts {
 		l := t.parts[p]
 		cache := t.caches[p]
@@ -503,7 +506,7 @@ func (s *subscription) fill(now int64, full bool) error {
 				}
 			}
 			var err error
-			s.recBuf, err = l.ReadInto(s.recBuf[:0], sp.readPos, 256<<10)
+			s.recBuf, err = l.ReadReusing(s.recBuf[:0], buf, sp.readPos, 256<<10)
 			var oor *commitlog.OutOfRangeError
 			if errors.As(err, &oor) && oor.Earliest > sp.readPos {
 				s.log.Warn("events deleted by retention before this subscription read them",

@@ -151,6 +151,20 @@ func (l *Log) Read(offset int64, maxBytes int) ([]Record, error) {
 
 // ReadInto is Read appending to dst, so a caller can reuse its slice.
 func (l *Log) ReadInto(dst []Record, offset int64, maxBytes int) ([]Record, error) {
+	return l.read(dst, nil, offset, maxBytes)
+}
+
+// ReadReusing is ReadInto reading into *buf, which it replaces with a
+// larger one when it is too small, so a caller that reads again and again
+// (a subscription filling its window) allocates no read buffer per call.
+// The records share *buf's memory and are valid only until *buf is read
+// into again: the caller must copy what it keeps, as the broker decodes
+// each record into memory of its own.
+func (l *Log) ReadReusing(dst []Record, buf *[]byte, offset int64, maxBytes int) ([]Record, error) {
+	return l.read(dst, buf, offset, maxBytes)
+}
+
+func (l *Log) read(dst []Record, reuse *[]byte, offset int64, maxBytes int) ([]Record, error) {
 	// A roll between segmentFor and the check below can leave us holding the
 	// sealed segment for an offset the next one holds: look again, a bounded
 	// number of times (a roll is rare; each retry sees a newer state).
@@ -161,7 +175,7 @@ func (l *Log) ReadInto(dst []Record, offset int64, maxBytes int) ([]Record, erro
 		}
 		if offset < s.next.Load() {
 			start := s.index.lookupOffset(offset)
-			dst, err = s.scan(dst, start, func(b batchInfo) scanAction {
+			dst, err = s.scan(dst, reuse, start, func(b batchInfo) scanAction {
 				if b.nextOffset() <= offset {
 					return scanSkip
 				}
@@ -198,7 +212,7 @@ func (l *Log) OffsetForTime(ts int64) (int64, error) {
 	}
 	s := segs[0]
 	defer s.release()
-	recs, err := s.scan(nil, s.index.lookupTime(ts), func(b batchInfo) scanAction {
+	recs, err := s.scan(nil, nil, s.index.lookupTime(ts), func(b batchInfo) scanAction {
 		if b.maxTS < ts {
 			return scanSkip
 		}
@@ -218,6 +232,20 @@ func (l *Log) OffsetForTime(ts int64) (int64, error) {
 
 type scanAction int
 
+// readBuffer returns a buffer of n bytes: *reuse's memory when reuse is
+// not nil (grown to n when it is smaller), else a new one. It returns nil
+// as the reuse for the next read, since the records decoded from this
+// buffer share it.
+func readBuffer(reuse *[]byte, n int64) ([]byte, *[]byte) {
+	if reuse == nil {
+		return make([]byte, n), nil
+	}
+	if int64(cap(*reuse)) < n {
+		*reuse = make([]byte, n)
+	}
+	return (*reuse)[:n], nil
+}
+
 const (
 	scanSkip scanAction = iota
 	scanTake
@@ -230,8 +258,10 @@ const readChunk = 64 << 10
 // scan reads batches from an index entry onward, skipping those decide
 // rejects, and decodes the taken ones into dst (records at or after from)
 // until maxBytes of batches are taken. Every batch is checked: its CRC, and
-// that base offsets run on without gaps from the index entry.
-func (s *segment) scan(dst []Record, start indexEntry, decide func(batchInfo) scanAction, from int64, maxBytes int) ([]Record, error) {
+// that base offsets run on without gaps from the index entry. With reuse
+// not nil, the first read goes into *reuse (see ReadReusing); any later
+// one needs a fresh buffer, as records already decoded share the first.
+func (s *segment) scan(dst []Record, reuse *[]byte, start indexEntry, decide func(batchInfo) scanAction, from int64, maxBytes int) ([]Record, error) {
 	end := s.size.Load()
 	pos := start.pos
 	want := start.offset
@@ -248,7 +278,7 @@ func (s *segment) scan(dst []Record, start indexEntry, decide func(batchInfo) sc
 			if n < batchHeaderSize {
 				return dst, &CorruptError{File: s.logPath, Position: pos, Reason: "truncated batch header"}
 			}
-			buf = make([]byte, n)
+			buf, reuse = readBuffer(reuse, n)
 			bufPos = pos
 			if err := s.readAt(buf, pos); err != nil {
 				return dst, err
@@ -270,7 +300,7 @@ func (s *segment) scan(dst []Record, start indexEntry, decide func(batchInfo) sc
 			if int64(len(hdr)) < int64(info.size) {
 				// Re-read so the whole batch is in one fresh buffer.
 				n := min(max(int64(info.size), int64(maxBytes-taken), readChunk), end-pos)
-				buf = make([]byte, n)
+				buf, reuse = readBuffer(reuse, n)
 				bufPos = pos
 				if err := s.readAt(buf, pos); err != nil {
 					return dst, err

@@ -539,3 +539,72 @@ func watchWho(fs *vfs.Faulty, op vfs.Op, frame, marker, yes, no string) func() [
 		return s
 	}
 }
+
+// ReadReusing returns what ReadInto does, reads into the caller's buffer
+// (growing it only when it is too small), and reads a batch larger than
+// the buffer whole.
+func TestReadReusing(t *testing.T) {
+	l := openLog(t, "", Options{})
+	var want []Record
+	for i := range 40 {
+		batch := []Record{rec(len(want), int64(i)), rec(len(want)+1, int64(i))}
+		if i == 20 {
+			batch[1].Value = bytes.Repeat([]byte{'x'}, 3*readChunk) // past any first read
+		}
+		mustAppend(t, l, batch...)
+		want = append(want, batch...)
+	}
+	for _, tt := range []struct {
+		name     string
+		bufCap   int
+		maxBytes int
+	}{
+		{"empty buffer, one batch", 0, 1},
+		{"small buffer, 4 KiB", 512, 4 << 10},
+		{"large buffer, 256 KiB", 1 << 20, 256 << 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			buf := make([]byte, 0, tt.bufCap)
+			var recs []Record
+			for off := int64(0); off < l.Next(); {
+				var err error
+				recs, err = l.ReadReusing(recs[:0], &buf, off, tt.maxBytes)
+				if err != nil || len(recs) == 0 {
+					t.Fatalf("ReadReusing(%d): %d records, %v", off, len(recs), err)
+				}
+				into, err := l.ReadInto(nil, off, tt.maxBytes)
+				if err != nil || len(into) != len(recs) {
+					t.Fatalf("ReadInto(%d): %d records, %v; ReadReusing read %d", off, len(into), err, len(recs))
+				}
+				for i := range recs {
+					if recs[i].Offset != off+int64(i) || !sameRecord(recs[i], want[off+int64(i)]) {
+						t.Fatalf("ReadReusing(%d): record %d = offset %d %q, want %q", off, i, recs[i].Offset, recs[i].Value, want[off+int64(i)].Value)
+					}
+				}
+				off = recs[len(recs)-1].Offset + 1
+			}
+			if tt.bufCap >= 256<<10 && cap(buf) != tt.bufCap {
+				t.Errorf("a buffer large enough was replaced: cap %d, was %d", cap(buf), tt.bufCap)
+			}
+			if cap(buf) == 0 {
+				t.Error("the buffer was never read into")
+			}
+		})
+	}
+}
+
+// The records of a read share the caller's buffer: the next read into it
+// may overwrite them, which is why the broker copies what it keeps.
+func TestReadReusingReadsIntoTheCallersBuffer(t *testing.T) {
+	l := openLog(t, "", Options{})
+	mustAppend(t, l, rec(0, 0))
+	buf := make([]byte, 0, 64<<10)
+	recs, err := l.ReadReusing(nil, &buf, 0, 1)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("ReadReusing: %d records, %v", len(recs), err)
+	}
+	full := buf[:cap(buf)]
+	if i := bytes.Index(full, recs[0].Value); i < 0 || &full[i] != &recs[0].Value[0] {
+		t.Fatal("the record's value is not in the caller's buffer")
+	}
+}

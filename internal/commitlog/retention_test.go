@@ -107,7 +107,7 @@ func TestReadDuringRetention(t *testing.T) {
 	if n, _ := l.EnforceRetention(); n == 0 {
 		t.Fatal("nothing deleted")
 	}
-	recs, err := s.scan(nil, indexEntry{}, func(batchInfo) scanAction { return scanTake }, 0, 1<<20)
+	recs, err := s.scan(nil, nil, indexEntry{}, func(batchInfo) scanAction { return scanTake }, 0, 1<<20)
 	s.release()
 	if err != nil || len(recs) == 0 {
 		t.Fatalf("read of a deleted-but-held segment: %d records, %v", len(recs), err)
