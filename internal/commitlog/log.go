@@ -233,17 +233,15 @@ func (l *Log) OffsetForTime(ts int64) (int64, error) {
 type scanAction int
 
 // readBuffer returns a buffer of n bytes: *reuse's memory when reuse is
-// not nil (grown to n when it is smaller), else a new one. It returns nil
-// as the reuse for the next read, since the records decoded from this
-// buffer share it.
-func readBuffer(reuse *[]byte, n int64) ([]byte, *[]byte) {
+// not nil (grown to n when it is smaller), else a new one.
+func readBuffer(reuse *[]byte, n int64) []byte {
 	if reuse == nil {
-		return make([]byte, n), nil
+		return make([]byte, n)
 	}
 	if int64(cap(*reuse)) < n {
 		*reuse = make([]byte, n)
 	}
-	return (*reuse)[:n], nil
+	return (*reuse)[:n]
 }
 
 const (
@@ -278,7 +276,7 @@ func (s *segment) scan(dst []Record, reuse *[]byte, start indexEntry, decide fun
 			if n < batchHeaderSize {
 				return dst, &CorruptError{File: s.logPath, Position: pos, Reason: "truncated batch header"}
 			}
-			buf, reuse = readBuffer(reuse, n)
+			buf, reuse = readBuffer(reuse, n), nil // the records decoded from buf share it
 			bufPos = pos
 			if err := s.readAt(buf, pos); err != nil {
 				return dst, err
@@ -300,7 +298,7 @@ func (s *segment) scan(dst []Record, reuse *[]byte, start indexEntry, decide fun
 			if int64(len(hdr)) < int64(info.size) {
 				// Re-read so the whole batch is in one fresh buffer.
 				n := min(max(int64(info.size), int64(maxBytes-taken), readChunk), end-pos)
-				buf, reuse = readBuffer(reuse, n)
+				buf, reuse = readBuffer(reuse, n), nil
 				bufPos = pos
 				if err := s.readAt(buf, pos); err != nil {
 					return dst, err
