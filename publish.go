@@ -40,9 +40,41 @@ func newBatchDone() *batchDone { return &batchDone{ch: make(chan struct{})} }
 // Done is closed when the outcome is known.
 func (f *PublishFuture) Done() <-chan struct{} { return f.batch.ch }
 
-// Wait blocks until the event is acknowledged or failed, or ctx ends (the
-// publish itself goes on).
+// Wait blocks until the event is acknowledged or failed, or ctx ends.
+// When ctx ends first the publish itself goes on: the error matches ctx's
+// with errors.Is and says so, and Wait (or Done) may be called again for
+// the outcome.
 func (f *PublishFuture) Wait(ctx context.Context) (PublishResult, error) {
+	if _, err := f.wait(ctx); err != nil && !f.resolved() {
+		return PublishResult{}, &waitEndedError{err: err}
+	}
+	return f.res, f.err // known, even if ctx ended meanwhile
+}
+
+// resolved reports whether the outcome is known.
+func (f *PublishFuture) resolved() bool {
+	select {
+	case <-f.batch.ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitEndedError is Wait's error when its context ended before the
+// outcome was known. A bare "context deadline exceeded" read as if the
+// publish had failed; it may still be stored.
+type waitEndedError struct{ err error }
+
+func (e *waitEndedError) Error() string {
+	return "herald: stopped waiting for a publish's outcome, which is still pending (Wait again, or watch Done): " + e.err.Error()
+}
+
+func (e *waitEndedError) Unwrap() error { return e.err }
+
+// wait is Wait with ctx's own error: PublishSync, which has no future to
+// give its caller, wraps it in a *PublishError instead.
+func (f *PublishFuture) wait(ctx context.Context) (PublishResult, error) {
 	// A batch's futures resolve together, so a caller waiting on them in
 	// turn finds all but the first resolved. Checking alone first costs
 	// no lock, where the two-way select below locks both channels, and
@@ -101,7 +133,7 @@ func (c *Client) PublishSync(ctx context.Context, topic string, e Event) (Publis
 	if f := p.sendNow(ctx, e); f != nil {
 		return f.res, f.err
 	}
-	res, err := p.add(e, true).Wait(ctx)
+	res, err := p.add(e, true).wait(ctx)
 	if gaveUp(ctx, err) {
 		err = &PublishError{Topic: topic, Err: err, Retryable: true, IDs: []string{e.ID}}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,6 +114,32 @@ func TestWaitOnAResolvedFutureReturnsItsOutcome(t *testing.T) {
 		if res.Offset != 0 {
 			t.Fatalf("Wait %d: offset %d, want 0", i, res.Offset)
 		}
+	}
+}
+
+// A Wait whose context ends before the outcome is known says that the
+// publish is still pending (a bare "context deadline exceeded" read as a
+// failure), matches the context's error, and a later Wait gets the
+// outcome.
+func TestWaitWhoseContextEndsSaysThePublishIsPending(t *testing.T) {
+	c, g, _ := newGatedClient(t)
+	f := c.Publish(context.Background(), "t", Event{Type: "x", Data: []byte("1")})
+	<-g.entered // held at the gate: the outcome is not known
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_, err := f.Wait(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait: %v, want an error matching the context's deadline", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "still pending") || !strings.Contains(msg, "Wait again") {
+		t.Errorf("Wait: %q, want it to say the publish is still pending and to wait again", msg)
+	}
+	close(g.gate)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	res, err := f.Wait(wctx)
+	if err != nil || res.Offset != 0 {
+		t.Fatalf("second Wait: %+v, %v; want the stored event at offset 0", res, err)
 	}
 }
 
