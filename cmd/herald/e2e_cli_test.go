@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cli runs the herald binary as a CLI against p and returns stdout,
@@ -74,6 +76,32 @@ func TestE2ECLI(t *testing.T) {
 	}
 	if _, errOut, code := p.cli("", "publish"); code != 2 || errOut == "" {
 		t.Fatalf("publish without a topic: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// herald tail follows only when a person watches: with its output thrown
+// away into /dev/null (a character device, not a terminal) it prints what
+// is stored and exits, as into a pipe or a file.
+func TestE2ETailIntoDevNullEnds(t *testing.T) {
+	p := startServer(t, t.TempDir())
+	if out, errOut, code := p.cli("", "publish", "t", "--type", "x", "--data", "1"); code != 0 {
+		t.Fatalf("publish: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, heraldBin, "tail", "t", "--from", "earliest", "--url", p.url)
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = devNull, &errb
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			t.Fatalf("herald tail into /dev/null was still following after 20 s; stderr: %s", errb.String())
+		}
+		t.Fatalf("herald tail into /dev/null: %v; stderr: %s", err, errb.String())
 	}
 }
 

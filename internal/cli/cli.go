@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/term"
 )
 
 // Exit codes, as the package documentation describes them.
@@ -43,14 +45,11 @@ func osSystem() system {
 	return system{getenv: os.Getenv, isTerminal: isTerminalFile}
 }
 
-// isTerminalFile reports whether v is an *os.File attached to a terminal.
+// isTerminalFile reports whether v is an *os.File attached to a terminal
+// (not merely a character device: /dev/null is one).
 func isTerminalFile(v any) bool {
 	f, ok := v.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(f)
 }
 
 // colourAllowed reports whether the environment lets us colour w:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/heraldhq/herald/internal/term"
 )
 
 // Main is `herald bench`: it parses args, runs, and prints the summary
@@ -18,7 +20,7 @@ func Main(ctx context.Context, args []string, connect Connect, stdout, stderr io
 		return 2
 	}
 	var progress io.Writer
-	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(f) {
 		progress = stderr
 	}
 	s, err := Run(ctx, cfg, connect, progress)
@@ -47,9 +49,4 @@ func Main(ctx context.Context, args []string, connect Connect, stdout, stderr io
 		fmt.Fprintf(stdout, "    %-18s p50 %.0f µs  p99 %.0f µs  (stored: the server's clock)\n", "stored to handled", s.DeliveryLegP50us, s.DeliveryLegP99us)
 	}
 	return 0
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

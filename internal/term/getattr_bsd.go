@@ -1,0 +1,7 @@
+//go:build darwin || dragonfly || freebsd || netbsd || openbsd
+
+package term
+
+import "syscall"
+
+const getAttr = syscall.TIOCGETA
