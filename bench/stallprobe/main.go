@@ -4,8 +4,8 @@
 // preallocated file with pwrite and fdatasync, at each of several paces.
 // On the project's VM (2026-11-30) the host stopped both vCPUs for 2–9
 // ms every 100 ms once the flushes passed about 700 a second
-// (docs/performance-history.md, "After the 13:25 run"), which is what
-// sets the end-to-end tail of every system that fsyncs per batch.
+// (docs/performance-history.md, "After the 13:25 run"): the stalls in
+// the end-to-end latency of every system that fsyncs per batch.
 //
 // Run it from bench/ on the disk the benchmarks use:
 //
