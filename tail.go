@@ -25,7 +25,11 @@ import (
 //
 // fn returning an error stops Tail with that error. Over Dial, a
 // following Tail ends with an error when the connection to the server is
-// lost: tail again from the last position seen.
+// lost. To go on, tail each partition again from the offset after the
+// last one seen in it (TailPartition(p), TailFrom(FromOffset(last+1))).
+// An event held back for a later delivery time and not yet given then
+// has a lower offset, so such a tail does not see it: start earlier and
+// skip what was seen if delayed events matter.
 func (c *Client) Tail(ctx context.Context, topic string, fn func(*Message) error, opts ...TailOption) error {
 	o := tailOptions{partition: -1}
 	for _, opt := range opts {
