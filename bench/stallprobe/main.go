@@ -176,7 +176,7 @@ func spin(end time.Time) []time.Time {
 }
 
 // gapsIn returns the gaps longer than min between consecutive pairs of
-// readings (as spin keeps them: before, after), in order.
+// readings (as spin keeps them, in time order: before, after).
 func gapsIn(readings []time.Time, start time.Time, min time.Duration) []gap {
 	var gs []gap
 	for i := 0; i+1 < len(readings); i += 2 {
@@ -184,6 +184,5 @@ func gapsIn(readings []time.Time, start time.Time, min time.Duration) []gap {
 			gs = append(gs, gap{at: readings[i].Sub(start), length: l})
 		}
 	}
-	slices.SortFunc(gs, func(a, b gap) int { return int(a.at - b.at) })
 	return gs
 }
