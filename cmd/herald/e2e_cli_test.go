@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/gcpolicy"
 )
 
 // cli runs the herald binary as a CLI against p and returns stdout,
@@ -106,7 +110,8 @@ func TestE2ETailIntoDevNullEnds(t *testing.T) {
 }
 
 // herald serve runs its GC policy (internal/gcpolicy) unless the operator
-// set GOGC.
+// set GOGC, and with it has touched the policy's headroom by the time it
+// is ready: its resident memory holds it (where /proc tells).
 func TestServeRunsItsGCPolicyUnlessGOGCIsSet(t *testing.T) {
 	const line = "garbage collection: GOGC adapts to the live heap"
 	tests := []struct {
@@ -124,9 +129,30 @@ func TestServeRunsItsGCPolicyUnlessGOGCIsSet(t *testing.T) {
 			if got := strings.Contains(logs, line) && strings.Contains(logs, "gogc=400"); got != tt.policy {
 				t.Fatalf("policy reported: %v, want %v; logs:\n%s", got, tt.policy, logs)
 			}
+			if rss, ok := residentBytes(p.cmd.Process.Pid); ok && tt.policy && rss < gcpolicy.MaxHeadroom {
+				t.Errorf("the ready server holds %d MiB resident, less than the %d MiB headroom it touches at start",
+					rss>>20, gcpolicy.MaxHeadroom>>20)
+			}
 			p.stop()
 		})
 	}
+}
+
+// residentBytes is process pid's resident memory, from /proc.
+func residentBytes(pid int) (int64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
 }
 
 // HERALD_CPUPROFILE, HERALD_MEMPROFILE and HERALD_TRACE each make a

@@ -1,8 +1,12 @@
 package gcpolicy
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -88,4 +92,53 @@ func waitFor(t *testing.T, p *Policy, want int) {
 		runtime.GC()
 		runtime.Gosched()
 	}
+}
+
+// Pretouch leaves its bytes in the heap as free pages that are resident:
+// the runtime counts them free and not returned to the system, and (where
+// /proc tells) the process's resident memory grew by as much, which only
+// writing to each page does.
+func TestPretouchLeavesTouchedPagesInTheHeap(t *testing.T) {
+	const n = 16 << 20
+	debug.FreeOSMemory() // as a fresh process: nothing free and resident
+	free, rss := heapFree(t), resident()
+	Pretouch(n)
+	if got := heapFree(t) - free; got < n/2 {
+		t.Errorf("the heap's free, unreleased bytes grew by %d MiB, want about %d", got>>20, n>>20)
+	}
+	if rss > 0 {
+		if got := resident() - rss; got < n/2 {
+			t.Errorf("resident memory grew by %d MiB, want about %d: the pages were not touched", got>>20, n>>20)
+		}
+	}
+}
+
+// heapFree is the runtime's count of heap bytes that are free and still
+// backed by memory.
+func heapFree(t *testing.T) int64 {
+	t.Helper()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		t.Skip("this Go does not report /memory/classes/heap/free:bytes")
+	}
+	return int64(s[0].Value.Uint64())
+}
+
+// resident is the process's resident memory from /proc/self/statm, 0
+// where there is none.
+func resident() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
 }
