@@ -90,9 +90,9 @@ func Start(getenv func(string) string) *Policy {
 // Why: the policy lets the heap gather up to MaxHeadroom of garbage, and
 // a fresh process touches each of those pages for the first time while it
 // handles its first events. On the VM of 2026-11-30 a first touch costs
-// 11–23 µs (a page fault the hypervisor takes part in): about 70 ms of CPU
-// for 16 MiB, spread over the first 20,000–30,000 events a new server
-// stores (docs/PERFORMANCE.md, "Touching the heap at start"). The JVM's
+// 11–23 µs (a page fault the hypervisor takes part in): 50–85 ms for
+// 16 MiB, spread over the first 20,000–30,000 events a new server
+// stores (docs/PERFORMANCE.md, "First touches of memory"). The JVM's
 // -XX:+AlwaysPreTouch does the same for a Kafka broker's heap.
 //
 // The pages stay: the runtime's scavenger returns free pages to the system
@@ -104,9 +104,8 @@ func Pretouch(n int) {
 	for i := 0; i < len(b); i += page {
 		b[i] = 1
 	}
-	runtime.KeepAlive(b)
-	b = nil
-	runtime.GC() // frees b's pages to the heap, still backed by memory
+	runtime.KeepAlive(b) // b is dead from here on, so the collection frees it
+	runtime.GC()         // b's pages go back to the heap, still backed by memory
 }
 
 func start(headroom uint64) *Policy {
