@@ -79,7 +79,9 @@ func Start(getenv func(string) string) *Policy {
 	if getenv("GOGC") != "" {
 		return nil
 	}
-	Pretouch(MaxHeadroom) // first: its collections would tune the policy to a 16 MiB live heap
+	// Before start: a collection while the 16 MiB are still live would
+	// tune the policy for a 16 MiB live heap (GOGC 100) until the next.
+	Pretouch(MaxHeadroom)
 	return start(MaxHeadroom)
 }
 
