@@ -81,8 +81,16 @@ func Start(getenv func(string) string) *Policy {
 	}
 	// Before start: a collection while the 16 MiB are still live would
 	// tune the policy for a 16 MiB live heap (GOGC 100) until the next.
-	Pretouch(MaxHeadroom)
+	Pretouch(pretouchBytes(debug.SetMemoryLimit(-1)))
 	return start(MaxHeadroom)
+}
+
+// pretouchBytes is how much of the headroom Start touches under a memory
+// limit (GOMEMLIMIT; math.MaxInt64 when there is none): all of it, or a
+// quarter of a smaller limit, which the runtime would otherwise collect
+// and return to the system at once to stay under.
+func pretouchBytes(limit int64) int {
+	return int(min(MaxHeadroom, limit/4))
 }
 
 // Pretouch writes to every page of n bytes of fresh heap and gives them
@@ -101,6 +109,9 @@ func Start(getenv func(string) string) *Policy {
 // only beyond about 1.1 times the heap in use at the last collection, and
 // the collection that frees these still counts them in use.
 func Pretouch(n int) {
+	if n <= 0 {
+		return
+	}
 	page := os.Getpagesize()
 	b := make([]byte, n)
 	for i := 0; i < len(b); i += page {

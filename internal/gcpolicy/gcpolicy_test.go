@@ -1,6 +1,7 @@
 package gcpolicy
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -91,6 +92,26 @@ func waitFor(t *testing.T, p *Policy, want int) {
 		}
 		runtime.GC()
 		runtime.Gosched()
+	}
+}
+
+func TestStartTouchesAQuarterOfASmallMemoryLimitAtMost(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		limit int64
+		want  int
+	}{
+		{math.MaxInt64, MaxHeadroom}, // no GOMEMLIMIT
+		{1 << 30, MaxHeadroom},
+		{64 * mib, MaxHeadroom},
+		{32 * mib, 8 * mib},
+		{4 * mib, 1 * mib},
+		{0, 0},
+	}
+	for _, tt := range tests {
+		if got := pretouchBytes(tt.limit); got != tt.want {
+			t.Errorf("pretouchBytes(%d MiB) = %d MiB, want %d", tt.limit/mib, got/mib, tt.want/mib)
+		}
 	}
 }
 
