@@ -45,7 +45,7 @@ func TestQuickRunComparesHeraldWithNATS(t *testing.T) {
 	}
 	table := stdout.String()
 	t.Log("\n" + table)
-	for _, want := range []string{"1a ", "1b ", "1c ", "1d ", "2 ", "3 ", "4 ", "5 ",
+	for _, want := range []string{"1a ", "1b ", "1c ", "1d ", "2 ", "3 ", "4 ", "5n ", "5 ",
 		"fsync before ack, group commit", "fsync every 2 min (NATS default", "fsync per message (sync_interval: always)",
 		"× ev/s", "× p50", "× p99", "command: cd bench && go run . --quick",
 		"a bare loopback round trip between two processes takes"} {
@@ -60,8 +60,8 @@ func TestQuickRunComparesHeraldWithNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := strings.Split(strings.TrimSpace(string(logged)), "\n")
-	if len(calls) != 8 {
-		t.Fatalf("herald bench ran %d times, want 8 (one per row):\n%s", len(calls), logged)
+	if len(calls) != 9 {
+		t.Fatalf("herald bench ran %d times, want 9 (one per row):\n%s", len(calls), logged)
 	}
 	for _, c := range calls {
 		if !strings.Contains(c, "--url http://127.0.0.1:7 ") || !strings.HasSuffix(c, "--json") {
@@ -69,10 +69,11 @@ func TestQuickRunComparesHeraldWithNATS(t *testing.T) {
 		}
 	}
 
-	// The CSV and the JSON hold the same rows: 8 rows × 3 systems.
+	// The .txt holds what was printed; the CSV and the JSON hold the same
+	// rows: 9 rows × 3 systems.
 	files, _ := filepath.Glob(filepath.Join(out, "*-quick.*"))
-	if len(files) != 2 {
-		t.Fatalf("result files %v, want one CSV and one JSON", files)
+	if len(files) != 3 {
+		t.Fatalf("result files %v, want one .txt, one CSV and one JSON", files)
 	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -80,13 +81,18 @@ func TestQuickRunComparesHeraldWithNATS(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch filepath.Ext(f) {
+		case ".txt":
+			printed, _, _ := strings.Cut(strings.TrimSpace(table), "\nwrote ")
+			if !strings.Contains(string(data), printed) || !strings.Contains(string(data), "one 4 KiB write+fdatasync here: p50") {
+				t.Errorf("%s lacks the table or the runs' log:\n%s", f, data)
+			}
 		case ".csv":
 			recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(recs) != 1+8*3 {
-				t.Errorf("CSV has %d lines, want a header and 24 rows", len(recs))
+			if len(recs) != 1+9*3 {
+				t.Errorf("CSV has %d lines, want a header and 27 rows", len(recs))
 			}
 		case ".json":
 			var doc struct {
@@ -100,7 +106,7 @@ func TestQuickRunComparesHeraldWithNATS(t *testing.T) {
 			if err := json.Unmarshal(data, &doc); err != nil {
 				t.Fatal(err)
 			}
-			if len(doc.Rows) != 24 || doc.Machine.CPUs == 0 || doc.Command == "" || doc.Machine.LoopbackUs <= 0 {
+			if len(doc.Rows) != 27 || doc.Machine.CPUs == 0 || doc.Command == "" || doc.Machine.LoopbackUs <= 0 {
 				t.Errorf("JSON: %d rows, %d CPUs, command %q, loopback round trip %v µs",
 					len(doc.Rows), doc.Machine.CPUs, doc.Command, doc.Machine.LoopbackUs)
 			}

@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -66,8 +67,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 	command := commandLine(args)
-	fmt.Fprintf(stderr, "%s\n", command)
-	rep, err := compare(ctx, cfg, stderr)
+	// What the run prints goes to the terminal and, with its table, into
+	// results/ as the run's .txt.
+	var logged lockedBuffer
+	logw := io.MultiWriter(stderr, &logged)
+	fmt.Fprintf(logw, "%s\n", command)
+	rep, err := compare(ctx, cfg, logw)
 	if rep == nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
@@ -75,19 +80,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	m := describeMachine(cfg.RedisServer, cfg.NATSServer)
 	m.WriteFsyncP50us = float64(rep.WriteFsync.Nanoseconds()) / 1e3
 	m.LoopbackRTTP50us = float64(rep.LoopbackRTT.Nanoseconds()) / 1e3
+	var table strings.Builder
+	printTable(&table, rep, m, command)
 	fmt.Fprintln(stdout)
-	printTable(stdout, rep, m, command)
+	io.WriteString(stdout, table.String())
 	if err != nil {
 		fmt.Fprintln(stderr, "bench: stopped early:", err)
 		return 130
 	}
 	if cfg.Out != "" {
-		paths, err := writeResults(cfg.Out, rep, m, command)
+		paths, err := writeResults(cfg.Out, rep, m, command, logged.String()+"\n"+table.String())
 		if err != nil {
 			fmt.Fprintln(stderr, "bench: writing results:", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(paths, " and "))
+		fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(paths, ", "))
 	}
 	if rep.Failed {
 		return 1
@@ -105,4 +112,23 @@ func commandLine(args []string) string {
 		parts = append(parts, a)
 	}
 	return strings.Join(parts, " ")
+}
+
+// lockedBuffer collects the run's log; the harness's goroutines may write
+// to it at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -13,6 +13,7 @@ func TestHeraldBenchArgsFollowTheContract(t *testing.T) {
 		"2":  "bench publish --url U --topic bench --partitions 1 --size 128 --events 5000 --warmup 500 --producers 1 --batch 1 --sync --json",
 		"3":  "bench consume --url U --topic bench --partitions 1 --size 128 --events 100000 --warmup 10000 --consumers 1 --batch 100 --json",
 		"4":  "bench e2e --url U --topic bench --partitions 1 --size 128 --events 150000 --warmup 10000 --rate 50000 --json",
+		"5n": "bench publish --url U --topic bench --partitions 1 --size 128 --events 20000 --warmup 2000 --producers 1 --batch 100 --subscriptions 0 --json",
 		"5":  "bench publish --url U --topic bench --partitions 1 --size 128 --events 20000 --warmup 2000 --producers 1 --batch 100 --subscriptions 10 --json",
 	}
 	seen := 0

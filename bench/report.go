@@ -156,7 +156,7 @@ func printTable(w io.Writer, rep *report, m machine, command string) {
 		}
 	}
 	if checks := fanOutChecks(rep.Lines); len(checks) > 0 {
-		fmt.Fprintln(w, "\nfan-out (row 5) against the same system with no subscriptions (row 1a) and with one (row 3):")
+		fmt.Fprintln(w, "\nfan-out (row 5) against the same system with no subscriptions (row 5n, or 1a without it) and with one (row 3):")
 		for _, c := range checks {
 			fmt.Fprintln(w, "  "+c)
 		}
@@ -164,8 +164,9 @@ func printTable(w io.Writer, rep *report, m machine, command string) {
 }
 
 // fanOutChecks compares, per system, the publisher's rate with 10
-// subscriptions attached (row 5) with its rate with none (row 1a: same
-// size, producer count and batch, more events), and the aggregate delivery
+// subscriptions attached (row 5) with its rate with none (row 5n, the same
+// publisher and events; row 1a, same size, producer count and batch but
+// ten times the events, when 5n did not run), and the aggregate delivery
 // rate across the 10 with one subscription's consume rate (row 3), the two
 // fan-out bars of issue #6.
 func fanOutChecks(lines []line) []string {
@@ -191,8 +192,11 @@ func fanOutChecks(lines []line) []string {
 			continue
 		}
 		text := fmt.Sprintf("%s (%s): publish with 10 subscriptions %s/s", k.label, k.durability, formatCount(fan.PublishEventsPerSec))
-		if none, ok := rows["1a"]; ok && none.EventsPerSec > 0 {
-			text += fmt.Sprintf(" = %.0f%% of %s/s with none", 100*fan.PublishEventsPerSec/none.EventsPerSec, formatCount(none.EventsPerSec))
+		for _, id := range []string{"5n", "1a"} {
+			if none, ok := rows[id]; ok && none.EventsPerSec > 0 {
+				text += fmt.Sprintf(" = %.0f%% of %s/s with none (row %s)", 100*fan.PublishEventsPerSec/none.EventsPerSec, formatCount(none.EventsPerSec), id)
+				break
+			}
 		}
 		text += fmt.Sprintf("; aggregate delivery %s/s", formatCount(fan.EventsPerSec))
 		if one, ok := rows["3"]; ok && one.EventsPerSec > 0 {
@@ -234,17 +238,36 @@ func records(rep *report) []record {
 	return out
 }
 
-// writeResults writes dir/<date>.csv and dir/<date>.json (with a -quick
-// suffix for a quick run) and returns their paths.
-func writeResults(dir string, rep *report, m machine, command string) ([]string, error) {
+// writeResults writes the run's printed text (its log and table) as
+// dir/<date>-<hhmm>.txt, and its numbers as .csv and .json beside it,
+// with a -quick suffix for a quick run, and returns their paths. Each run
+// has its own three files, so that a headline's numbers are not replaced
+// by a later run's: a name already taken gets -2, -3, ... (two runs that
+// started in the same minute).
+func writeResults(dir string, rep *report, m machine, command, printed string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	base := rep.Started.Format("2006-01-02")
+	base := rep.Started.Format("2006-01-02-1504")
 	if rep.Config.Quick {
 		base += "-quick"
 	}
+	taken := func(base string) bool {
+		for _, ext := range []string{".txt", ".csv", ".json"} {
+			if _, err := os.Stat(filepath.Join(dir, base+ext)); err == nil {
+				return true
+			}
+		}
+		return false
+	}
+	for n, first := 2, base; taken(base); n++ {
+		base = fmt.Sprintf("%s-%d", first, n)
+	}
+	txtPath := filepath.Join(dir, base+".txt")
 	csvPath, jsonPath := filepath.Join(dir, base+".csv"), filepath.Join(dir, base+".json")
+	if err := os.WriteFile(txtPath, []byte(printed), 0o644); err != nil {
+		return nil, err
+	}
 	recs := records(rep)
 
 	var cb strings.Builder
@@ -290,7 +313,7 @@ func writeResults(dir string, rep *report, m machine, command string) ([]string,
 	if err := os.WriteFile(jsonPath, append(js, '\n'), 0o644); err != nil {
 		return nil, err
 	}
-	return []string{csvPath, jsonPath}, nil
+	return []string{txtPath, csvPath, jsonPath}, nil
 }
 
 func round(v float64, digits int) float64 {

@@ -50,6 +50,12 @@ func plan(c Config) []row {
 				Title: fmt.Sprintf("end-to-end latency at %d/s, 128 B", c.Rate),
 				Size:  128, Producers: 1, Batch: c.Batch, Events: c.E2EEvents, Warmup: warmup(c.E2EEvents), Rate: c.Rate})
 		case 5:
+			// 5n is row 5's publisher with nothing attached: the fan-out
+			// bar's "publish throughput with none", measured with the same
+			// events, window and code path as row 5 itself.
+			rows = append(rows, row{ID: "5n", Workload: 5,
+				Title: "fan-out's publisher alone, 128 B, 1 topic, no subscriptions",
+				Size:  128, Producers: 1, Batch: c.Batch, Events: c.FanOutEvents, Warmup: warmup(c.FanOutEvents)})
 			rows = append(rows, row{ID: "5", Workload: 5,
 				Title: fmt.Sprintf("fan-out, 128 B, 1 topic, %d subscriptions", c.Subscriptions),
 				Size:  128, Producers: 1, Batch: c.Batch, Events: c.FanOutEvents, Warmup: warmup(c.FanOutEvents),

@@ -17,6 +17,10 @@ import (
 // acked the last event. events/s is the aggregate delivery rate,
 // r.Subs × events / time; latency is publish-to-delivery of every
 // delivery, from the send time stamped into the payload.
+//
+// With r.Subs 0 (row 5n) it is the same publisher with nothing attached:
+// events/s is then the publish rate and latency each event's
+// publish-to-ack, as in row 1.
 func runFanOut(ctx context.Context, b broker, r row, lim limits) (result, error) {
 	var warm atomic.Int64 // deliveries per subscription not measured
 	warm.Store(int64(r.Warmup))
@@ -43,7 +47,17 @@ func runFanOut(ctx context.Context, b broker, r row, lim limits) (result, error)
 		}
 		subs = append(subs, s)
 	}
-	p, err := b.producer(ctx, r.Batch, nil)
+	var onAck func(sent time.Time)
+	acks := newHistogram() // with no subscriptions: publish-to-ack
+	measuringAcks := false // set before the first measured publish
+	if r.Subs == 0 {
+		onAck = func(sent time.Time) {
+			if measuringAcks {
+				acks.record(time.Since(sent))
+			}
+		}
+	}
+	p, err := b.producer(ctx, r.Batch, onAck)
 	if err != nil {
 		return result{}, err
 	}
@@ -89,6 +103,7 @@ func runFanOut(ctx context.Context, b broker, r row, lim limits) (result, error)
 	if err := waitAll(warmed); err != nil {
 		return result{}, fmt.Errorf("warm-up: %w", err)
 	}
+	measuringAcks = true // publish's flush saw every warm-up ack
 	t0 := time.Now()
 	n, err := publish(r.Events, t0.Add(lim.maxRun))
 	if err != nil {
@@ -98,12 +113,17 @@ func runFanOut(ctx context.Context, b broker, r row, lim limits) (result, error)
 	if err := waitAll(warmed + n); err != nil {
 		return result{}, err
 	}
-	res := throughput(int64(n*r.Subs), r.Size, time.Since(t0))
-	h := newHistogram()
-	for _, x := range hists {
-		h.merge(x)
+	var res result
+	if r.Subs == 0 {
+		res = throughput(int64(n), r.Size, published).withLatency(acks)
+	} else {
+		res = throughput(int64(n*r.Subs), r.Size, time.Since(t0))
+		h := newHistogram()
+		for _, x := range hists {
+			h.merge(x)
+		}
+		res = res.withLatency(h)
 	}
-	res = res.withLatency(h)
 	res.PublishEventsPerSec = float64(n) / published.Seconds()
 	if n < r.Events {
 		res.Note = fmt.Sprintf("publisher stopped at the %v cap after %d of %d events", lim.maxRun, n, r.Events)

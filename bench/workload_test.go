@@ -32,9 +32,10 @@ func TestEveryPeerRunsEveryWorkload(t *testing.T) {
 		{ID: "2", Workload: 2, Size: 128, Producers: 1, Batch: 1, Events: 50, Warmup: 5},
 		{ID: "3", Workload: 3, Size: 128, Producers: 1, Batch: 10, Events: 300, Warmup: 30},
 		{ID: "4", Workload: 4, Size: 128, Producers: 1, Batch: 10, Events: 300, Warmup: 30, Rate: 5000},
+		{ID: "5n", Workload: 5, Size: 128, Producers: 1, Batch: 10, Events: 100, Warmup: 10},
 		{ID: "5", Workload: 5, Size: 128, Producers: 1, Batch: 10, Events: 100, Warmup: 10, Subs: 3},
 	}
-	wantEvents := map[string]int64{"1": 301, "2": 50, "3": 300, "4": 300, "5": 300}
+	wantEvents := map[string]int64{"1": 301, "2": 50, "3": 300, "4": 300, "5n": 100, "5": 300}
 	for _, sys := range systems {
 		for _, r := range rows {
 			t.Run(sys.Label()+"/"+sys.Durability()+"/"+r.ID, func(t *testing.T) {
