@@ -79,8 +79,8 @@ func run(args []string) int {
 		// A load generator should not measure its own collections: it
 		// runs under the server's policy too (as the bench harness runs
 		// its own process, and the peers' clients, at GOGC=400).
-		defer gcpolicy.Start(os.Getenv).Stop()
-		return loadgen.Main(ctx, args[1:], benchClient, os.Stdout, os.Stderr)
+		gc := func() func() { return gcpolicy.Start(os.Getenv).Stop }
+		return loadgen.Main(ctx, args[1:], benchClient, os.Stdout, os.Stderr, gc)
 	}
 	return cli.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 }

@@ -60,7 +60,7 @@ func TestEveryProducerAndSubscriptionConnects(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			connect, calls := embeddedCounting(t)
 			var out, errb bytes.Buffer
-			if code := Main(context.Background(), append(tt.args, "--json"), connect, &out, &errb); code != 0 {
+			if code := Main(context.Background(), append(tt.args, "--json"), connect, &out, &errb, nil); code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
 			if got := calls.Load(); got != tt.want {
@@ -97,7 +97,7 @@ func TestModes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := Main(context.Background(), append(tt.args, "--json"), embedded(t), &out, &errb)
+			code := Main(context.Background(), append(tt.args, "--json"), embedded(t), &out, &errb, nil)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
@@ -142,7 +142,7 @@ func TestWarmupIsSentButNotMeasured(t *testing.T) {
 			args := append(tt.args, "--topic", "warm", "--partitions", "1",
 				"--events", strconv.Itoa(events), "--warmup", strconv.Itoa(warm), "--json")
 			var out, errb bytes.Buffer
-			if code := Main(context.Background(), args, connect, &out, &errb); code != 0 {
+			if code := Main(context.Background(), args, connect, &out, &errb, nil); code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
 			var s Summary
@@ -177,9 +177,40 @@ func storedEvents(t *testing.T, dir, topic string) int {
 func TestBadArgs(t *testing.T) {
 	for _, args := range [][]string{nil, {"fly"}, {"e2e"}, {"publish", "--size", "-1"}, {"publish", "--producers", "0"}, {"publish", "--warmup", "-1"}, {"publish", "extra"}} {
 		var out, errb bytes.Buffer
-		if code := Main(context.Background(), args, embedded(t), &out, &errb); code != 2 || errb.Len() == 0 {
+		if code := Main(context.Background(), args, embedded(t), &out, &errb, nil); code != 2 || errb.Len() == 0 {
 			t.Errorf("herald bench %v: exit %d, stderr %q; want 2 and a reason", args, code, errb.String())
 		}
+	}
+}
+
+// TestPrepareRunsOnlyForARun: the GC policy's start (prepare), which
+// touches 16 MiB, is not paid for --help or a bad flag, and is undone
+// once after a run.
+func TestPrepareRunsOnlyForARun(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		runs int32
+	}{
+		{[]string{"publish", "--help"}, 2, 0},
+		{[]string{"publish", "--size", "-1"}, 2, 0},
+		{nil, 2, 0},
+		{[]string{"publish", "--events", "10", "--json"}, 0, 1},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var prepared, done atomic.Int32
+			prepare := func() func() {
+				prepared.Add(1)
+				return func() { done.Add(1) }
+			}
+			var out, errb bytes.Buffer
+			if code := Main(context.Background(), tt.args, embedded(t), &out, &errb, prepare); code != tt.code {
+				t.Fatalf("exit %d, want %d: %s", code, tt.code, errb.String())
+			}
+			if prepared.Load() != tt.runs || done.Load() != tt.runs {
+				t.Fatalf("prepared %d times and done %d, want %d each", prepared.Load(), done.Load(), tt.runs)
+			}
+		})
 	}
 }
 

@@ -12,12 +12,18 @@ import (
 
 // Main is `herald bench`: it parses args, runs, and prints the summary
 // (a table, or with --json one JSON object on the last line). It returns
-// the exit code.
-func Main(ctx context.Context, args []string, connect Connect, stdout, stderr io.Writer) int {
+// the exit code. prepare, when not nil, runs once the arguments are
+// valid, before the run, and the func it returns after it: the command's
+// GC policy, which touches its heap at start, is not paid for --help or a
+// bad flag.
+func Main(ctx context.Context, args []string, connect Connect, stdout, stderr io.Writer, prepare func() (done func())) int {
 	cfg, err := ParseArgs(args, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "herald bench:", err)
 		return 2
+	}
+	if prepare != nil {
+		defer prepare()()
 	}
 	var progress io.Writer
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(f) {
