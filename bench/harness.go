@@ -43,7 +43,7 @@ type report struct {
 }
 
 // compare runs every selected row on every selected system, cfg.Runs
-// times each, and returns the medians. Progress goes to logw. Every run
+// times each (interleaved: runRow), and returns the medians. Progress goes to logw. Every run
 // gets a fresh server and data directory under a temporary directory that
 // compare removes before it returns.
 func compare(ctx context.Context, cfg Config, logw io.Writer) (*report, error) {
@@ -74,15 +74,14 @@ func compare(ctx context.Context, cfg Config, logw io.Writer) (*report, error) {
 				fmt.Fprintln(logw, "measuring the loopback round trip:", err)
 			}
 		}
-		for _, sys := range systems {
-			if ctx.Err() != nil {
-				return rep, ctx.Err()
-			}
-			ln := runLine(ctx, cfg, work, r, sys, logw)
+		for _, ln := range runRow(ctx, cfg, work, r, systems, logw) {
 			if ln.Err != "" {
 				rep.Failed = true
 			}
 			rep.Lines = append(rep.Lines, ln)
+		}
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
 		}
 	}
 	computeRatios(rep.Lines)
@@ -128,30 +127,51 @@ func setUp(ctx context.Context, cfg Config, work string, rep *report, logw io.Wr
 	return systems
 }
 
-// runLine runs one row on one system cfg.Runs times.
-func runLine(ctx context.Context, cfg Config, work string, r row, sys system, logw io.Writer) line {
-	ln := line{Row: r, Kind: sys.Kind(), Label: sys.Label(), Durability: sys.Durability()}
-	var errs []string
+// runRow runs one row cfg.Runs times on every system, interleaved: each
+// repetition runs every system once, in table order, so that the
+// machine's drift within the row (on this VM a row's rate can change by a
+// third within seconds) reaches every system alike, where running one
+// system's repetitions back to back gave it to whichever ran then. It
+// returns one line per system, in table order; if ctx ends, the lines of
+// the systems that ran at least once.
+func runRow(ctx context.Context, cfg Config, work string, r row, systems []system, logw io.Writer) []line {
+	lines := make([]line, len(systems))
+	errs := make([][]string, len(systems))
+	for j, sys := range systems {
+		lines[j] = line{Row: r, Kind: sys.Kind(), Label: sys.Label(), Durability: sys.Durability()}
+	}
 	for i := range cfg.Runs {
-		res, err := runOnce(ctx, cfg, work, r, sys)
-		if err != nil {
-			errs = append(errs, err.Error())
-			fmt.Fprintf(logw, "%-3s %-15s %-45s run %d/%d: FAILED: %v\n", r.ID, sys.Label(), sys.Durability(), i+1, cfg.Runs, err)
-			continue
+		for j, sys := range systems {
+			if ctx.Err() != nil {
+				break
+			}
+			res, err := runOnce(ctx, cfg, work, r, sys)
+			if err != nil {
+				errs[j] = append(errs[j], err.Error())
+				fmt.Fprintf(logw, "%-3s %-15s %-45s run %d/%d: FAILED: %v\n", r.ID, sys.Label(), sys.Durability(), i+1, cfg.Runs, err)
+				continue
+			}
+			lines[j].Runs = append(lines[j].Runs, res)
+			fmt.Fprintf(logw, "%-3s %-15s %-45s run %d/%d: %s events/s, p50 %s µs, p99 %s µs\n", r.ID, sys.Label(), sys.Durability(),
+				i+1, cfg.Runs, formatCount(res.EventsPerSec), formatMicros(res.P50us), formatMicros(res.P99us))
 		}
-		ln.Runs = append(ln.Runs, res)
-		fmt.Fprintf(logw, "%-3s %-15s %-45s run %d/%d: %s events/s, p50 %s µs, p99 %s µs\n", r.ID, sys.Label(), sys.Durability(),
-			i+1, cfg.Runs, formatCount(res.EventsPerSec), formatMicros(res.P50us), formatMicros(res.P99us))
 	}
-	if len(ln.Runs) == 0 {
-		ln.Err = errs[0]
-		return ln
+	var out []line
+	for j, ln := range lines {
+		switch {
+		case len(ln.Runs) > 0:
+			ln.Result = median(ln.Runs)
+			if n := len(errs[j]); n > 0 {
+				ln.Result.Note = joinNotes(ln.Result.Note, fmt.Sprintf("%d of %d runs failed: %s", n, cfg.Runs, errs[j][0]))
+			}
+		case len(errs[j]) > 0:
+			ln.Err = errs[j][0]
+		default:
+			continue // interrupted before it ran
+		}
+		out = append(out, ln)
 	}
-	ln.Result = median(ln.Runs)
-	if len(errs) > 0 {
-		ln.Result.Note = joinNotes(ln.Result.Note, fmt.Sprintf("%d of %d runs failed: %s", len(errs), cfg.Runs, errs[0]))
-	}
-	return ln
+	return out
 }
 
 // runOnce runs r once on sys with a fresh data directory, within

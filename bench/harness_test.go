@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeHerald copies testdata/fake-herald into a temporary directory as an
@@ -147,5 +151,71 @@ func TestBadFlagsExitWithUsage(t *testing.T) {
 		if code := run(args, &stdout, &stderr); code != 2 {
 			t.Errorf("run(%q) = %d, want 2; stderr: %s", args, code, &stderr)
 		}
+	}
+}
+
+// scriptedSystem is a system whose runs return the next of its results
+// (an error for a nil entry) and record their order in *order.
+type scriptedSystem struct {
+	name    string
+	results []*result
+	order   *[]string
+	cancel  func() // if set, called when the results run out
+}
+
+func (s *scriptedSystem) Kind() string       { return s.name }
+func (s *scriptedSystem) Label() string      { return s.name }
+func (s *scriptedSystem) Durability() string { return "d" }
+func (s *scriptedSystem) Run(ctx context.Context, dir string, r row) (result, error) {
+	*s.order = append(*s.order, s.name)
+	next := s.results[0]
+	s.results = s.results[1:]
+	if len(s.results) == 0 && s.cancel != nil {
+		s.cancel()
+	}
+	if next == nil {
+		return result{}, errors.New("boom")
+	}
+	return *next, nil
+}
+
+func TestRunsOfARowAreInterleavedAcrossSystems(t *testing.T) {
+	eps := func(v float64) *result { return &result{EventsPerSec: v} }
+	var order []string
+	a := &scriptedSystem{name: "a", results: []*result{eps(1), eps(5), eps(3)}, order: &order}
+	b := &scriptedSystem{name: "b", results: []*result{eps(10), nil, eps(30)}, order: &order}
+	c := &scriptedSystem{name: "c", results: []*result{nil, nil, nil}, order: &order}
+	cfg := Config{Runs: 3, Timeout: time.Minute}
+	var log strings.Builder
+	lines := runRow(context.Background(), cfg, t.TempDir(), row{ID: "1a"}, []system{a, b, c}, &log)
+	if got := strings.Join(order, ""); got != "abcabcabc" {
+		t.Errorf("runs ran in the order %s, want abcabcabc", got)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3", len(lines))
+	}
+	if l := lines[0]; l.Label != "a" || l.Result.EventsPerSec != 3 || len(l.Runs) != 3 || l.Err != "" {
+		t.Errorf("a: %+v, want the median 3 of three runs", l)
+	}
+	if l := lines[1]; l.Result.EventsPerSec != 10 || !strings.Contains(l.Result.Note, "1 of 3 runs failed: boom") {
+		t.Errorf("b: %+v, want the median of its two runs (the lower) and a note of the failure", l)
+	}
+	if l := lines[2]; l.Err != "boom" || len(l.Runs) != 0 {
+		t.Errorf("c: %+v, want the error", l)
+	}
+	if !strings.Contains(log.String(), "1a  b") || strings.Count(log.String(), "\n") != 9 {
+		t.Errorf("log, one line per run:\n%s", log.String())
+	}
+}
+
+func TestAnInterruptedRowKeepsTheSystemsThatRan(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var order []string
+	a := &scriptedSystem{name: "a", results: []*result{{EventsPerSec: 7}}, order: &order, cancel: cancel}
+	b := &scriptedSystem{name: "b", results: []*result{{EventsPerSec: 9}}, order: &order}
+	lines := runRow(ctx, Config{Runs: 3, Timeout: time.Minute}, t.TempDir(), row{ID: "3"}, []system{a, b}, io.Discard)
+	if len(order) != 1 || len(lines) != 1 || lines[0].Label != "a" || lines[0].Result.EventsPerSec != 7 {
+		t.Fatalf("ran %v, lines %+v; want a's one run only", order, lines)
 	}
 }
