@@ -43,9 +43,9 @@ type report struct {
 }
 
 // compare runs every selected row on every selected system, cfg.Runs
-// times each (interleaved: runRow), and returns the medians. Progress goes to logw. Every run
-// gets a fresh server and data directory under a temporary directory that
-// compare removes before it returns.
+// times each (interleaved: runRow), and returns the medians. Progress
+// goes to logw. Every run gets a fresh server and data directory under a
+// temporary directory that compare removes before it returns.
 func compare(ctx context.Context, cfg Config, logw io.Writer) (*report, error) {
 	rep := &report{Started: time.Now(), Config: cfg}
 	work, err := os.MkdirTemp(cfg.Dir, "herald-bench-")
