@@ -192,3 +192,42 @@ func TestProfilingVariablesWriteTheirFiles(t *testing.T) {
 		})
 	}
 }
+
+// Every command answers --help with its usage on stdout and status 0, and
+// a bad flag with the usage on stderr and status 2: serve and bench as the
+// CLI's commands do.
+func TestHelpExitsZeroAndABadFlagTwo(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string // in stdout for 0, in stderr for 2
+	}{
+		{[]string{"serve", "--help"}, 0, "usage: herald serve [flags]"},
+		{[]string{"bench", "--help"}, 0, "usage: herald bench publish|consume|e2e"},
+		{[]string{"bench", "publish", "--help"}, 0, "usage: herald bench publish [flags]"},
+		{[]string{"topics", "--help"}, 0, "usage: herald topics"},
+		{[]string{"serve", "--nope"}, 2, "usage: herald serve [flags]"},
+		{[]string{"bench", "publish", "--nope"}, 2, "flag provided but not defined: -nope"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			cmd := exec.Command(heraldBin, tt.args...)
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			got, other := out.String(), errb.String()
+			if tt.code != 0 {
+				got, other = other, got
+			}
+			if code != tt.code || !strings.Contains(got, tt.want) || other != "" {
+				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant %q on the %s only", code, tt.code,
+					out.String(), errb.String(), tt.want, map[bool]string{true: "stdout", false: "stderr"}[tt.code == 0])
+			}
+		})
+	}
+}

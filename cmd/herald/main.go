@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -90,6 +91,11 @@ func run(args []string) int {
 // bound address (listen=HOST:PORT), which tests and scripts wait for.
 func serve(ctx context.Context, args []string) int {
 	cfg, err := server.LoadConfig(args, os.Getenv)
+	var help *server.HelpError
+	if errors.As(err, &help) {
+		fmt.Fprint(os.Stdout, help.Usage)
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "herald serve: %v\n", err)
 		return 2

@@ -30,15 +30,22 @@ type Config struct {
 	JSON          bool
 }
 
-// ParseArgs reads `herald bench MODE [flags]`.
-func ParseArgs(args []string, stderr io.Writer) (Config, error) {
+// ParseArgs reads `herald bench MODE [flags]`. For -h or --help it
+// prints the usage on stdout and returns flag.ErrHelp; for a bad flag it
+// prints the usage on stderr and returns the error.
+func ParseArgs(args []string, stdout, stderr io.Writer) (Config, error) {
 	c := Config{}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		return c, errors.New("usage: herald bench publish|consume|e2e [flags] (herald bench publish --help for flags)")
+	const modes = "usage: herald bench publish|consume|e2e [flags] (herald bench publish --help for flags)"
+	if len(args) == 0 {
+		return c, errors.New(modes)
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
+		fmt.Fprintln(stdout, modes)
+		return c, flag.ErrHelp
 	}
 	c.Mode = args[0]
 	fs := flag.NewFlagSet("herald bench "+c.Mode, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // the usage is printed below, where it belongs
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:7070", "server to load")
 	fs.StringVar(&c.DataDir, "data", "", "run Herald in this process on this data directory instead of --url")
 	fs.StringVar(&c.Topic, "topic", "", "topic (default: a fresh one per run)")
@@ -55,6 +62,15 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Partitions, "partitions", 4, "partitions of the topic created for the run")
 	fs.BoolVar(&c.JSON, "json", false, "print the summary as one JSON object on the last line")
 	if err := fs.Parse(args[1:]); err != nil {
+		// Asked for, the usage is the answer (stdout); after a mistake it
+		// goes with the error (stderr), which the caller prints.
+		out := stderr
+		if errors.Is(err, flag.ErrHelp) {
+			out = stdout
+		}
+		fmt.Fprintf(out, "usage: herald bench %s [flags]\n", c.Mode)
+		fs.SetOutput(out)
+		fs.PrintDefaults()
 		return c, err
 	}
 	if fs.NArg() > 0 {

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +19,10 @@ import (
 // GC policy, which touches its heap at start, is not paid for --help or a
 // bad flag.
 func Main(ctx context.Context, args []string, connect Connect, stdout, stderr io.Writer, prepare func() (done func())) int {
-	cfg, err := ParseArgs(args, stderr)
+	cfg, err := ParseArgs(args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "herald bench:", err)
 		return 2

@@ -92,6 +92,15 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// HelpError is LoadConfig's answer to -h or --help: not a failure, but
+// the text to show (on stdout, exit status 0, as the CLI's commands do).
+type HelpError struct{ Usage string }
+
+func (e *HelpError) Error() string { return "help requested\n" + e.Usage }
+
+// Unwrap makes errors.Is(err, flag.ErrHelp) hold.
+func (e *HelpError) Unwrap() error { return flag.ErrHelp }
+
 // LoadConfig builds the configuration from defaults, the JSON file named by
 // --config or HERALD_CONFIG, the environment, and the flags in args.
 func LoadConfig(args []string, getenv func(string) string) (Config, error) {
@@ -101,6 +110,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	configPath := fs.String("config", getenv("HERALD_CONFIG"), "JSON configuration file")
 	vals := bindFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, &HelpError{Usage: usage(fs)}
+		}
 		return cfg, fmt.Errorf("%w\n%s", err, usage(fs))
 	}
 	if fs.NArg() > 0 {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,5 +76,22 @@ func TestLoadConfigErrorsNameTheSetting(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("LoadConfig(%v, %v) error = %v, want it to mention %q", tt.args, tt.env, err, tt.want)
 		}
+	}
+}
+
+func TestLoadConfigAnswersHelpWithTheUsage(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"--data", "/x", "-help"}} {
+		_, err := LoadConfig(args, envOf(nil))
+		var help *HelpError
+		if !errors.As(err, &help) || !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("LoadConfig(%v) = %v, want a *HelpError", args, err)
+		}
+		if !strings.HasPrefix(help.Usage, "usage: herald serve [flags]") || !strings.Contains(help.Usage, "-data") {
+			t.Errorf("usage %q", help.Usage)
+		}
+	}
+	var help *HelpError
+	if _, err := LoadConfig([]string{"--no-such-flag"}, envOf(nil)); errors.As(err, &help) {
+		t.Errorf("a bad flag answered as help: %v", err)
 	}
 }
