@@ -20,7 +20,14 @@ import (
 // stderr and the exit code.
 func (p *proc) cli(stdin string, args ...string) (string, string, int) {
 	p.t.Helper()
-	cmd := exec.Command(heraldBin, append(args, "--url", p.url)...)
+	return runHerald(p.t, stdin, append(args, "--url", p.url)...)
+}
+
+// runHerald runs the herald binary with args and returns stdout, stderr
+// and the exit code.
+func runHerald(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(heraldBin, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -29,7 +36,7 @@ func (p *proc) cli(stdin string, args ...string) (string, string, int) {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out.String(), errb.String(), code
 }
@@ -210,23 +217,13 @@ func TestHelpExitsZeroAndABadFlagTwo(t *testing.T) {
 		{[]string{"bench", "publish", "--nope"}, 2, "flag provided but not defined: -nope"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			cmd := exec.Command(heraldBin, tt.args...)
-			var out, errb bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &errb
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			got, other := out.String(), errb.String()
+			stdout, stderr, code := runHerald(t, "", tt.args...)
+			got, other, where := stdout, stderr, "stdout"
 			if tt.code != 0 {
-				got, other = other, got
+				got, other, where = stderr, stdout, "stderr"
 			}
 			if code != tt.code || !strings.Contains(got, tt.want) || other != "" {
-				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant %q on the %s only", code, tt.code,
-					out.String(), errb.String(), tt.want, map[bool]string{true: "stdout", false: "stderr"}[tt.code == 0])
+				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant %q on %s only", code, tt.code, stdout, stderr, tt.want, where)
 			}
 		})
 	}
