@@ -31,9 +31,11 @@ type consumerGroup struct {
 
 // startSubscriptions creates n subscriptions from the start of the fresh
 // topic and consumes them with cfg.Consumers handlers each, acking every
-// event. With e2e it records publish-to-delivery latency from the send
-// time carried in the payload.
-func (r *run) startSubscriptions(ctx context.Context, n int, e2e bool) (*consumerGroup, error) {
+// event. With stamped it records publish-to-delivery latency from the
+// send time carried in the payload, for every delivery after the
+// warm-up's (--warmup events, delivered to each of the n).
+func (r *run) startSubscriptions(ctx context.Context, n int, stamped bool) (*consumerGroup, error) {
+	warmDeliveries := int64(r.cfg.Warmup) * int64(n)
 	// Over the network each subscription has its own connection, as the
 	// peers' consumers do in bench/; in process they share the client.
 	clients := make([]*herald.Client, n)
@@ -69,7 +71,7 @@ func (r *run) startSubscriptions(ctx context.Context, n int, e2e bool) (*consume
 			err := clients[i].Subscribe(cctx, r.cfg.Topic, fmt.Sprintf("bench-%d", i), func(_ context.Context, m *herald.Message) error {
 				// The first --warmup deliveries are not measured.
 				n := r.received.Add(1)
-				if e2e && n > int64(r.cfg.Warmup) && len(m.Data) >= 8 {
+				if stamped && n > warmDeliveries && len(m.Data) >= 8 {
 					now := time.Now()
 					sent := time.Unix(0, int64(binary.BigEndian.Uint64(m.Data)))
 					mu.Lock()

@@ -49,7 +49,7 @@ func Main(ctx context.Context, args []string, connect Connect, stdout, stderr io
 		fmt.Fprintf(stdout, "  published   %12.0f events/s  (%d subscriptions, delivery is the aggregate)\n", s.PublishEventsPerSec, s.Subscriptions)
 	}
 	label := "publish latency"
-	if s.Mode == "e2e" {
+	if s.Mode == "e2e" || s.Subscriptions > 0 {
 		label = "publish-to-delivery latency"
 	}
 	if s.P50us > 0 {

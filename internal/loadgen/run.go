@@ -257,10 +257,16 @@ func (r *run) producer(ctx context.Context, p, n int, deadline time.Time, measur
 // XADDs is. An event's latency runs from its creation to its batch's
 // acknowledgement.
 func (r *run) batchProducer(ctx context.Context, c *herald.Client, n int, deadline time.Time, measure bool) error {
-	// Every event carries the same payload, as the peers' producers in
-	// bench/ send one payload over and over: only e2e reads a send time
-	// from the data, and nothing changes it once published.
+	// Without subscriptions every event carries the same payload, as the
+	// peers' producers in bench/ row 1 send one payload over and over, and
+	// nothing changes it once published. With subscriptions each event
+	// carries its creation time, which the subscriptions measure
+	// publish-to-delivery from (as bench/ row 5's peers stamp theirs): one
+	// buffer per batch, not reused, since an embedded broker may keep
+	// the events' data.
+	size := max(r.cfg.Size, 8)
 	payload := r.payload(time.Now())
+	stamped := r.cfg.Subscriptions > 0
 	batch := make([]herald.Event, 0, r.cfg.Batch)
 	created := make([]time.Time, 0, r.cfg.Batch)
 	samples := make([]time.Duration, 0, 1024)
@@ -269,9 +275,19 @@ func (r *run) batchProducer(ctx context.Context, c *herald.Client, n int, deadli
 			break
 		}
 		batch, created = batch[:0], created[:0]
+		var slab []byte
+		if stamped {
+			slab = make([]byte, min(r.cfg.Batch, n-i)*size)
+		}
 		for ; i < n && len(batch) < r.cfg.Batch; i++ {
-			batch = append(batch, herald.Event{Type: "bench", Data: payload})
-			created = append(created, time.Now())
+			now := time.Now()
+			data := payload
+			if stamped {
+				data, slab = slab[:size:size], slab[size:]
+				binary.BigEndian.PutUint64(data, uint64(now.UnixNano()))
+			}
+			batch = append(batch, herald.Event{Type: "bench", Data: data})
+			created = append(created, now)
 		}
 		if _, err := c.PublishBatch(ctx, r.cfg.Topic, batch); err != nil {
 			return err
@@ -299,7 +315,7 @@ func (r *run) batchProducer(ctx context.Context, c *herald.Client, n int, deadli
 // the clock runs from the first measured send to the last ack, or with
 // subscriptions to the last delivery.
 func (r *run) publish(ctx context.Context) (Summary, error) {
-	consumers, err := r.startSubscriptions(ctx, r.cfg.Subscriptions, false)
+	consumers, err := r.startSubscriptions(ctx, r.cfg.Subscriptions, true)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -327,6 +343,12 @@ func (r *run) publish(ctx context.Context) (Summary, error) {
 	delivered := time.Since(start)
 	s := r.summary(r.received.Load()-warmed*subs, delivered)
 	s.PublishEventsPerSec = float64(sent) / published.Seconds()
+	// With subscriptions the latency is publish-to-delivery, as the peers'
+	// in bench/ row 5 (the handlers add their last ones as they end).
+	consumers.end()
+	s.P50us, s.P90us, s.P99us, s.P999us = consumers.lat.percentiles()
+	s.PublishLegP50us, _, s.PublishLegP99us, _ = consumers.publishLeg.percentiles()
+	s.DeliveryLegP50us, _, s.DeliveryLegP99us, _ = consumers.deliveryLeg.percentiles()
 	return s, nil
 }
 
