@@ -3,6 +3,7 @@ module github.com/heraldhq/herald/bench
 go 1.26.0
 
 require (
+	github.com/heraldhq/herald v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -22,3 +23,5 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
+
+replace github.com/heraldhq/herald => ../

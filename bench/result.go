@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/heraldhq/herald/internal/latency"
+
 	"fmt"
 	"math"
 	"slices"
@@ -36,12 +38,11 @@ func throughput(events int64, size int, elapsed time.Duration) result {
 }
 
 // withLatency copies the quantiles of h into r.
-func (r result) withLatency(h *histogram) result {
-	if h == nil || h.count() == 0 {
+func (r result) withLatency(h *latency.Histogram) result {
+	if h == nil || h.Count() == 0 {
 		return r
 	}
-	us := func(q float64) float64 { return float64(h.quantile(q)) / float64(time.Microsecond) }
-	r.P50us, r.P90us, r.P99us, r.P999us = us(0.50), us(0.90), us(0.99), us(0.999)
+	r.P50us, r.P90us, r.P99us, r.P999us = h.Micros()
 	return r
 }
 

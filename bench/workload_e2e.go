@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/heraldhq/herald/internal/latency"
+
 	"context"
 	"fmt"
 	"time"
@@ -37,14 +39,14 @@ func runEndToEnd(ctx context.Context, b broker, r row, lim limits) (result, erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	total := r.Warmup + r.Events
-	h := newHistogram()
+	h := new(latency.Histogram)
 	seen := 0
 	var last time.Time // receive time of the last event
 	sub, err := b.subscribe(ctx, "e2e", r.Batch, func(payload []byte) {
 		now := time.Now()
 		seen++
 		if seen > r.Warmup {
-			h.record(now.Sub(stampOf(payload)))
+			h.Record(now.Sub(stampOf(payload)))
 			last = now
 		}
 	})

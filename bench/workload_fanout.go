@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/heraldhq/herald/internal/latency"
+
 	"context"
 	"fmt"
 	"sync"
@@ -24,7 +26,7 @@ import (
 func runFanOut(ctx context.Context, b broker, r row, lim limits) (result, error) {
 	var warm atomic.Int64 // deliveries per subscription not measured
 	warm.Store(int64(r.Warmup))
-	hists := make([]*histogram, r.Subs)
+	hists := make([]*latency.Histogram, r.Subs)
 	subs := make([]subscription, 0, r.Subs)
 	defer func() {
 		for _, s := range subs {
@@ -32,14 +34,14 @@ func runFanOut(ctx context.Context, b broker, r row, lim limits) (result, error)
 		}
 	}()
 	for i := range r.Subs {
-		h := newHistogram()
+		h := new(latency.Histogram)
 		hists[i] = h
 		var seen int64
 		s, err := b.subscribe(ctx, fmt.Sprintf("fanout-%d", i), r.Batch, func(payload []byte) {
 			now := time.Now()
 			seen++
 			if seen > warm.Load() {
-				h.record(now.Sub(stampOf(payload)))
+				h.Record(now.Sub(stampOf(payload)))
 			}
 		})
 		if err != nil {
@@ -48,12 +50,12 @@ func runFanOut(ctx context.Context, b broker, r row, lim limits) (result, error)
 		subs = append(subs, s)
 	}
 	var onAck func(sent time.Time)
-	acks := newHistogram() // with no subscriptions: publish-to-ack
-	measuringAcks := false // set before the first measured publish
+	acks := new(latency.Histogram) // with no subscriptions: publish-to-ack
+	measuringAcks := false         // set before the first measured publish
 	if r.Subs == 0 {
 		onAck = func(sent time.Time) {
 			if measuringAcks {
-				acks.record(time.Since(sent))
+				acks.Record(time.Since(sent))
 			}
 		}
 	}
@@ -118,9 +120,9 @@ func runFanOut(ctx context.Context, b broker, r row, lim limits) (result, error)
 		res = throughput(int64(n), r.Size, published).withLatency(acks)
 	} else {
 		res = throughput(int64(n*r.Subs), r.Size, time.Since(t0))
-		h := newHistogram()
+		h := new(latency.Histogram)
 		for _, x := range hists {
-			h.merge(x)
+			h.Merge(x)
 		}
 		res = res.withLatency(h)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/heraldhq/herald/internal/latency"
+
 	"context"
 	"fmt"
 	"time"
@@ -22,7 +24,7 @@ func runSyncPublish(ctx context.Context, b broker, r row, lim limits) (result, e
 			return result{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	h := newHistogram()
+	h := new(latency.Histogram)
 	t0 := time.Now()
 	deadline := t0.Add(lim.maxRun)
 	n := 0
@@ -34,7 +36,7 @@ func runSyncPublish(ctx context.Context, b broker, r row, lim limits) (result, e
 		if err := p.publishSync(ctx, payload); err != nil {
 			return result{}, err
 		}
-		h.record(time.Since(sent))
+		h.Record(time.Since(sent))
 		n++
 	}
 	res := throughput(int64(n), r.Size, time.Since(t0)).withLatency(h)

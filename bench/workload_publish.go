@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/heraldhq/herald/internal/latency"
+
 	"context"
 	"fmt"
 	"sync"
@@ -17,7 +19,7 @@ import (
 func runPublish(ctx context.Context, b broker, r row, lim limits) (result, error) {
 	type outcome struct {
 		acked int64
-		hist  *histogram
+		hist  *latency.Histogram
 		err   error
 	}
 	payload := newPayload(r.Size, time.Time{}, newFiller(r.Size))
@@ -32,11 +34,11 @@ func runPublish(ctx context.Context, b broker, r row, lim limits) (result, error
 		go func() {
 			defer done.Done()
 			o := &outcomes[i]
-			o.hist = newHistogram()
+			o.hist = new(latency.Histogram)
 			measuring := false
 			p, err := b.producer(ctx, r.Batch, func(sent time.Time) {
 				if measuring {
-					o.hist.record(time.Since(sent))
+					o.hist.Record(time.Since(sent))
 				}
 			})
 			if err != nil {
@@ -69,14 +71,14 @@ func runPublish(ctx context.Context, b broker, r row, lim limits) (result, error
 	done.Wait()
 	elapsed := time.Since(t0)
 
-	h := newHistogram()
+	h := new(latency.Histogram)
 	var acked int64
 	for _, o := range outcomes {
 		if o.err != nil {
 			return result{}, o.err
 		}
 		acked += o.acked
-		h.merge(o.hist)
+		h.Merge(o.hist)
 	}
 	res := throughput(acked, r.Size, elapsed).withLatency(h)
 	if acked < int64(r.Events) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/latency"
 )
 
 // consumerGroup runs subscriptions that each receive every event.
@@ -60,14 +61,15 @@ func (r *run) startSubscriptions(ctx context.Context, n int, stamped bool) (*con
 		g.done.Add(1)
 		go func() {
 			defer g.done.Done()
-			var local, pub, del []time.Duration
+			// This subscription's latencies, added to the group's as it
+			// ends; mu serves its handlers (--consumers of them).
+			var local, pub, del latency.Histogram
 			var mu sync.Mutex
-			flush := func() {
-				g.lat.addAll(local)
-				g.publishLeg.addAll(pub)
-				g.deliveryLeg.addAll(del)
-				local, pub, del = local[:0], pub[:0], del[:0]
-			}
+			defer func() {
+				g.lat.add(&local)
+				g.publishLeg.add(&pub)
+				g.deliveryLeg.add(&del)
+			}()
 			err := clients[i].Subscribe(cctx, r.cfg.Topic, fmt.Sprintf("bench-%d", i), func(_ context.Context, m *herald.Message) error {
 				// The first --warmup deliveries are not measured.
 				n := r.received.Add(1)
@@ -75,12 +77,9 @@ func (r *run) startSubscriptions(ctx context.Context, n int, stamped bool) (*con
 					now := time.Now()
 					sent := time.Unix(0, int64(binary.BigEndian.Uint64(m.Data)))
 					mu.Lock()
-					local = append(local, now.Sub(sent))
-					pub = append(pub, m.PublishTime.Sub(sent))
-					del = append(del, now.Sub(m.PublishTime))
-					if len(local) >= 1024 {
-						flush()
-					}
+					local.Record(now.Sub(sent))
+					pub.Record(m.PublishTime.Sub(sent))
+					del.Record(now.Sub(m.PublishTime))
 					mu.Unlock()
 				}
 				if n >= g.want.Load() {
@@ -94,9 +93,6 @@ func (r *run) startSubscriptions(ctx context.Context, n int, stamped bool) (*con
 				// A fetch asks for half the prefetch credits: about --batch.
 				herald.Prefetch(max(2*r.cfg.Batch, 4*r.cfg.Consumers)),
 				herald.WithMaxInFlight(max(1000, 4*r.cfg.Consumers, 2*r.cfg.Batch)))
-			mu.Lock()
-			flush()
-			mu.Unlock()
 			if err != nil {
 				g.errs <- err
 			}

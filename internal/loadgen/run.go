@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/internal/latency"
 )
 
 // Summary is what a run measured.
@@ -196,13 +197,16 @@ func (r *run) producer(ctx context.Context, p, n int, deadline time.Time, measur
 		interval = time.Duration(float64(time.Second) * float64(r.cfg.Producers) / float64(r.cfg.Rate))
 	}
 	start := time.Now()
-	samples := make([]time.Duration, 0, 1024)
+	samples := new(latency.Histogram)
+	if measure {
+		defer r.latencies.add(samples)
+	}
 	settle := func(upTo int) error {
 		for _, pe := range window[:upTo] {
 			if _, err := pe.f.Wait(ctx); err != nil {
 				return err
 			}
-			samples = append(samples, time.Since(pe.sentAt))
+			samples.Record(time.Since(pe.sentAt))
 		}
 		window = append(window[:0], window[upTo:]...)
 		return nil
@@ -225,7 +229,7 @@ func (r *run) producer(ctx context.Context, p, n int, deadline time.Time, measur
 			if _, err := c.PublishSync(ctx, r.cfg.Topic, e); err != nil {
 				return err
 			}
-			samples = append(samples, time.Since(sendAt))
+			samples.Record(time.Since(sendAt))
 		} else {
 			window = append(window, pending{c.Publish(ctx, r.cfg.Topic, e), sendAt})
 			if len(window) == cap(window) {
@@ -235,20 +239,8 @@ func (r *run) producer(ctx context.Context, p, n int, deadline time.Time, measur
 			}
 		}
 		r.sent.Add(1)
-		if len(samples) >= 1024 {
-			if measure {
-				r.latencies.addAll(samples)
-			}
-			samples = samples[:0]
-		}
 	}
-	if err := settle(len(window)); err != nil {
-		return err
-	}
-	if measure {
-		r.latencies.addAll(samples)
-	}
-	return nil
+	return settle(len(window))
 }
 
 // batchProducer sends n events as fast as they are acknowledged, --batch
@@ -269,7 +261,10 @@ func (r *run) batchProducer(ctx context.Context, c *herald.Client, n int, deadli
 	stamped := r.cfg.Subscriptions > 0
 	batch := make([]herald.Event, 0, r.cfg.Batch)
 	created := make([]time.Time, 0, r.cfg.Batch)
-	samples := make([]time.Duration, 0, 1024)
+	samples := new(latency.Histogram)
+	if measure {
+		defer r.latencies.add(samples)
+	}
 	for i := 0; i < n; {
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			break
@@ -298,15 +293,8 @@ func (r *run) batchProducer(ctx context.Context, c *herald.Client, n int, deadli
 		}
 		acked := time.Now()
 		for _, t := range created {
-			samples = append(samples, acked.Sub(t))
+			samples.Record(acked.Sub(t))
 		}
-		if len(samples) >= 1024 {
-			r.latencies.addAll(samples)
-			samples = samples[:0]
-		}
-	}
-	if measure {
-		r.latencies.addAll(samples)
 	}
 	return nil
 }
