@@ -1,13 +1,13 @@
 package main
 
 import (
-	"github.com/heraldhq/herald/internal/latency"
-
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/latency"
 )
 
 // result is what one run of one row on one system measured. Latencies are

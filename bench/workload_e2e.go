@@ -1,11 +1,11 @@
 package main
 
 import (
-	"github.com/heraldhq/herald/internal/latency"
-
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/heraldhq/herald/internal/latency"
 )
 
 // e2eTick is how often the open-loop generator wakes up to hand over the

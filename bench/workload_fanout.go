@@ -1,13 +1,13 @@
 package main
 
 import (
-	"github.com/heraldhq/herald/internal/latency"
-
 	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldhq/herald/internal/latency"
 )
 
 // runFanOut is workload 5: r.Subs durable subscriptions on one topic, each

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"github.com/heraldhq/herald/internal/latency"
-
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/heraldhq/herald/internal/latency"
 )
 
 // runSyncPublish is workload 2: one producer publishes one event at a time

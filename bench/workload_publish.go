@@ -1,12 +1,12 @@
 package main
 
 import (
-	"github.com/heraldhq/herald/internal/latency"
-
 	"context"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/heraldhq/herald/internal/latency"
 )
 
 // runPublish is workload 1, publish throughput. Each of r.Producers
