@@ -313,10 +313,11 @@ func (p *natsProducer) publishSync(ctx context.Context, payload []byte) error {
 func (p *natsProducer) close() { p.nc.Close() }
 
 // natsSubscription is a durable pull consumer with explicit acks, read
-// with Consume (PullMaxMessages = fetch, PullExpiry 2 s). Each message is acked with
-// msg.Ack(), the normal ack: sent without waiting for the server's
-// confirmation (not AckSync/DoubleAck). waitFor ends with a round trip to
-// the server (Flush), so every ack sent before it has reached the server.
+// with Consume (PullMaxMessages = natsConsumeWindow(fetch), PullExpiry
+// 2 s). Each message is acked with msg.Ack(), the normal ack: sent
+// without waiting for the server's confirmation (not AckSync/DoubleAck).
+// waitFor ends with a round trip to the server (Flush), so every ack sent
+// before it has reached the server.
 type natsSubscription struct {
 	nc     *nats.Conn
 	cons   jetstream.Consumer
@@ -327,6 +328,17 @@ type natsSubscription struct {
 	mu   sync.Mutex
 	last error // last error the consumer or an ack reported
 }
+
+// natsConsumeWindow is the PullMaxMessages that gives a NATS consumer the
+// window `herald bench` gives Herald's: pulls of about fetch messages, and
+// up to two fetches' worth requested but not yet handled. Consume counts a
+// message pending until its handler returns and pulls again, for the
+// difference, once fewer than half the maximum are pending; Herald's
+// subscriber (herald.Prefetch of 2 × --batch) fetches half its credits at
+// a time, with up to two fetches in flight. Until 2026-11-30 NATS had
+// PullMaxMessages(fetch): half Herald's window, in pulls of about half a
+// fetch (bench/README.md, "Known differences").
+func natsConsumeWindow(fetch int) int { return 2 * fetch }
 
 func (b *natsBroker) subscribe(ctx context.Context, name string, fetch int, onEvent func([]byte)) (subscription, error) {
 	nc, err := b.connect("bench-" + name)
@@ -360,7 +372,7 @@ func (b *natsBroker) subscribe(ctx context.Context, name string, fetch int, onEv
 		case s.notify <- struct{}{}:
 		default:
 		}
-	}, jetstream.PullMaxMessages(fetch), jetstream.PullExpiry(natsPullExpiry), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	}, jetstream.PullMaxMessages(natsConsumeWindow(fetch)), jetstream.PullExpiry(natsPullExpiry), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.report(err)
 	}))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,5 +97,65 @@ func TestNATSRunsAsItsOwnProcess(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestNATSConsumerHoldsTwoFetchesUnhandled checks the window the harness
+// gives a NATS consumer: with its handler stuck on the first message, the
+// server hands out natsConsumeWindow(fetch) = 2 × fetch messages and no
+// more, as Herald's subscriber in `herald bench` (herald.Prefetch of
+// 2 × --batch) holds at most two fetches' worth.
+func TestNATSConsumerHoldsTwoFetchesUnhandled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	const fetch = 10
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := startNATS(ctx, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	p, err := b.producer(ctx, 100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publishUntil(ctx, p, make([]byte, 16), 10*fetch, time.Now().Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	p.close()
+
+	release := make(chan struct{})
+	var once sync.Once
+	stuck := func([]byte) { once.Do(func() { <-release }) }
+	sub, err := b.subscribe(ctx, "window", fetch, stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.close()
+	defer close(release)
+
+	cons := sub.(*natsSubscription).cons
+	want := natsConsumeWindow(fetch)
+	if want != 2*fetch {
+		t.Fatalf("natsConsumeWindow(%d) = %d, want %d", fetch, want, 2*fetch)
+	}
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatalf("consumer info: %v (waiting for %d unacked)", err, want)
+		}
+		switch n := info.NumAckPending; {
+		case n > want:
+			t.Fatalf("%d messages handed out with the handler stuck, want at most %d", n, want)
+		case n == want:
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d messages handed out with the handler stuck, want %d", info.NumAckPending, want)
+		case <-time.After(5 * time.Millisecond): // poll the server's count
+		}
 	}
 }
