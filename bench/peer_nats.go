@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldhq/herald/internal/loadgen"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -330,15 +331,15 @@ type natsSubscription struct {
 }
 
 // natsConsumeWindow is the PullMaxMessages that gives a NATS consumer the
-// window `herald bench` gives Herald's: pulls of about fetch messages, and
-// up to two fetches' worth requested but not yet handled. Consume counts a
-// message pending until its handler returns and pulls again, for the
-// difference, once fewer than half the maximum are pending; Herald's
-// subscriber (herald.Prefetch of 2 × --batch) fetches half its credits at
-// a time, with up to two fetches in flight. Until 2026-11-30 NATS had
-// PullMaxMessages(fetch): half Herald's window, in pulls of about half a
-// fetch (bench/README.md, "Known differences").
-func natsConsumeWindow(fetch int) int { return 2 * fetch }
+// window `herald bench` gives Herald's one handler (loadgen.Prefetch: two
+// fetches' worth): pulls of about fetch messages, and up to two fetches'
+// worth requested but not yet handled. Consume counts a message pending
+// until its handler returns and pulls again, for the difference, once
+// fewer than half the maximum are pending; Herald's subscriber fetches
+// half its credits at a time, with up to two fetches in flight. Until
+// 2026-11-30 NATS had PullMaxMessages(fetch): half Herald's window, in
+// pulls of about half a fetch (bench/README.md, "Known differences").
+func natsConsumeWindow(fetch int) int { return loadgen.Prefetch(fetch, 1) }
 
 func (b *natsBroker) subscribe(ctx context.Context, name string, fetch int, onEvent func([]byte)) (subscription, error) {
 	nc, err := b.connect("bench-" + name)

@@ -90,8 +90,7 @@ func (r *run) startSubscriptions(ctx context.Context, n int, stamped bool) (*con
 				}
 				return nil
 			}, herald.WithStart(herald.FromEarliest), herald.Concurrency(r.cfg.Consumers),
-				// A fetch asks for half the prefetch credits: about --batch.
-				herald.Prefetch(max(2*r.cfg.Batch, 4*r.cfg.Consumers)),
+				herald.Prefetch(Prefetch(r.cfg.Batch, r.cfg.Consumers)),
 				herald.WithMaxInFlight(max(1000, 4*r.cfg.Consumers, 2*r.cfg.Batch)))
 			if err != nil {
 				g.errs <- err
@@ -100,6 +99,13 @@ func (r *run) startSubscriptions(ctx context.Context, n int, stamped bool) (*con
 	}
 	return g, nil
 }
+
+// Prefetch is the prefetch of `herald bench`'s subscriptions for --batch
+// and --consumers: two fetches' worth, since a fetch asks for half the
+// prefetch credits (about --batch) and the next is sent before the last is
+// handled; at least four per handler. bench/ gives its NATS consumer the
+// same window from this function, so that the two stay alike.
+func Prefetch(batch, consumers int) int { return max(2*batch, 4*consumers) }
 
 // waitFor blocks until total deliveries have been handled.
 func (g *consumerGroup) waitFor(ctx context.Context, total int64) error {
