@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/heraldhq/herald/internal/loadgen"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -163,11 +164,18 @@ func (p *redisProducer) publishSync(ctx context.Context, payload []byte) error {
 func (p *redisProducer) close() { p.rdb.Close() }
 
 // redisSubscription is a consumer group read by one consumer with
-// XREADGROUP COUNT fetch BLOCK 100ms; after each read, every entry is
-// acknowledged with its own XACK, the XACKs of one read sent as one
-// pipeline whose replies are awaited before the next read.
+// XREADGROUP COUNT fetch BLOCK 100ms. A reader keeps the next XREADGROUP
+// in flight while the handler handles the entries of the previous one and
+// acknowledges each with its own XACK, the XACKs of one read sent as one
+// pipeline whose replies are awaited: at most two reads' worth of entries
+// are read and not yet handled (redisConsumeWindow), the window Herald's
+// and NATS's consumers have. A RESP connection answers in order, so the
+// read ahead has its own connection and the XACKs theirs. Until
+// 2026-11-30 (after the 21:30 runs) one connection read, handled and
+// acked in turn: one XREADGROUP in flight, half the others' window.
 type redisSubscription struct {
-	rdb    *redis.Client
+	reads  *redis.Client // the XREADGROUPs
+	acks   *redis.Client // the XACK pipelines
 	count  atomic.Int64
 	notify chan struct{}
 	cancel context.CancelFunc
@@ -177,24 +185,36 @@ type redisSubscription struct {
 	last error
 }
 
+// redisConsumeWindow is how many entries a Redis consumer may hold read
+// and not yet handled for reads of fetch: two reads' worth, as
+// loadgen.Prefetch gives `herald bench`'s subscriptions.
+func redisConsumeWindow(fetch int) int { return loadgen.Prefetch(fetch, 1) }
+
 func (b *redisBroker) subscribe(ctx context.Context, name string, fetch int, onEvent func([]byte)) (subscription, error) {
-	rdb := b.client()
-	if err := rdb.XGroupCreateMkStream(ctx, redisStream, name, "0").Err(); err != nil {
-		rdb.Close()
+	reads, acks := b.client(), b.client()
+	if err := reads.XGroupCreateMkStream(ctx, redisStream, name, "0").Err(); err != nil {
+		reads.Close()
+		acks.Close()
 		return nil, fmt.Errorf("XGROUP CREATE %s: %w", name, err)
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
-	s := &redisSubscription{rdb: rdb, notify: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	go s.read(loopCtx, name, fetch, onEvent) // owned by s; close stops it
+	s := &redisSubscription{reads: reads, acks: acks, notify: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	// Unbuffered: the reader holds one read's entries until the handler
+	// takes them, and only then sends the next XREADGROUP (the window).
+	batches := make(chan []redis.XMessage)
+	go s.read(loopCtx, name, fetch, batches) // owned by s; close stops it
+	go s.handle(loopCtx, name, onEvent, batches)
 	return s, nil
 }
 
-func (s *redisSubscription) read(ctx context.Context, group string, fetch int, onEvent func([]byte)) {
-	defer close(s.done)
+// read sends one XREADGROUP after another, handing each read's entries to
+// handle. It closes batches when ctx ends.
+func (s *redisSubscription) read(ctx context.Context, group string, fetch int, batches chan<- []redis.XMessage) {
+	defer close(batches)
 	args := &redis.XReadGroupArgs{Group: group, Consumer: "c1", Streams: []string{redisStream, ">"},
 		Count: int64(fetch), Block: redisBlock}
 	for ctx.Err() == nil {
-		streams, err := s.rdb.XReadGroup(ctx, args).Result()
+		streams, err := s.reads.XReadGroup(ctx, args).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
@@ -203,26 +223,37 @@ func (s *redisSubscription) read(ctx context.Context, group string, fetch int, o
 			pause(ctx, 10*time.Millisecond)
 			continue
 		}
-		pipe := s.rdb.Pipeline()
-		n := 0
 		for _, st := range streams {
-			for _, m := range st.Messages {
-				if onEvent != nil {
-					v, _ := m.Values[redisField].(string)
-					onEvent(unsafe.Slice(unsafe.StringData(v), len(v))) // read-only view, no copy
-				}
-				pipe.XAck(ctx, redisStream, group, m.ID)
-				n++
+			if len(st.Messages) == 0 {
+				continue
+			}
+			select {
+			case batches <- st.Messages:
+			case <-ctx.Done():
+				return
 			}
 		}
-		if n == 0 {
-			continue
+	}
+}
+
+// handle hands each entry to onEvent and acknowledges the entries of one
+// read with one pipeline of XACKs, awaited before the count moves.
+func (s *redisSubscription) handle(ctx context.Context, group string, onEvent func([]byte), batches <-chan []redis.XMessage) {
+	defer close(s.done)
+	for msgs := range batches {
+		pipe := s.acks.Pipeline()
+		for _, m := range msgs {
+			if onEvent != nil {
+				v, _ := m.Values[redisField].(string)
+				onEvent(unsafe.Slice(unsafe.StringData(v), len(v))) // read-only view, no copy
+			}
+			pipe.XAck(ctx, redisStream, group, m.ID)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			s.report(fmt.Errorf("XACK: %w", err))
 			continue
 		}
-		s.count.Add(int64(n))
+		s.count.Add(int64(len(msgs)))
 		select {
 		case s.notify <- struct{}{}:
 		default:
@@ -257,7 +288,8 @@ func (s *redisSubscription) waitFor(ctx context.Context, total int) error {
 func (s *redisSubscription) close() {
 	s.cancel()
 	<-s.done
-	s.rdb.Close()
+	s.reads.Close()
+	s.acks.Close()
 }
 
 // pause waits d or until ctx ends.
