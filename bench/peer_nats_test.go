@@ -117,24 +117,8 @@ func TestNATSConsumerHoldsTwoFetchesUnhandled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.close()
-	p, err := b.producer(ctx, 100, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := publishUntil(ctx, p, make([]byte, 16), 10*fetch, time.Now().Add(10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	p.close()
-
-	release := make(chan struct{})
-	var once sync.Once
-	stuck := func([]byte) { once.Do(func() { <-release }) }
-	sub, err := b.subscribe(ctx, "window", fetch, stuck)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.close()
-	defer close(release)
+	sub, stop := subscribeStuck(ctx, t, b, fetch)
+	defer stop()
 
 	cons := sub.(*natsSubscription).cons
 	want := natsConsumeWindow(fetch) // Herald's window for one handler
@@ -154,5 +138,32 @@ func TestNATSConsumerHoldsTwoFetchesUnhandled(t *testing.T) {
 			t.Fatalf("%d messages handed out with the handler stuck, want %d", info.NumAckPending, want)
 		case <-time.After(5 * time.Millisecond): // poll the server's count
 		}
+	}
+}
+
+// subscribeStuck publishes ten reads' worth of events to b and subscribes
+// with reads of fetch and a handler stuck on the first event: what the
+// subscription then holds read and not yet handled is its window. stop
+// releases the handler and closes the subscription.
+func subscribeStuck(ctx context.Context, t *testing.T, b broker, fetch int) (sub subscription, stop func()) {
+	t.Helper()
+	p, err := b.producer(ctx, 100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publishUntil(ctx, p, make([]byte, 16), 10*fetch, time.Now().Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	p.close()
+	release := make(chan struct{})
+	var once sync.Once
+	stuck := func([]byte) { once.Do(func() { <-release }) }
+	sub, err = b.subscribe(ctx, "window", fetch, stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub, func() {
+		close(release)
+		sub.close()
 	}
 }

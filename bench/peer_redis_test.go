@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,24 +30,8 @@ func TestRedisConsumerHoldsTwoReadsUnhandled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.close()
-	p, err := b.producer(ctx, 100, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := publishUntil(ctx, p, make([]byte, 16), 10*fetch, time.Now().Add(10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	p.close()
-
-	release := make(chan struct{})
-	var once sync.Once
-	stuck := func([]byte) { once.Do(func() { <-release }) }
-	sub, err := b.subscribe(ctx, "window", fetch, stuck)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.close()
-	defer close(release)
+	_, stop := subscribeStuck(ctx, t, b, fetch)
+	defer stop()
 
 	rdb := b.client()
 	defer rdb.Close()
