@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"testing"
 	"time"
@@ -36,10 +37,11 @@ func TestRedisConsumerHoldsTwoReadsUnhandled(t *testing.T) {
 	rdb := b.client()
 	defer rdb.Close()
 	want := int64(redisConsumeWindow(fetch))
-	deadline := time.Now().Add(10 * time.Second)
+	wait, done := context.WithTimeout(ctx, 10*time.Second)
+	defer done()
 	for {
 		pending, err := rdb.XPending(ctx, redisStream, "window").Result()
-		if err != nil && err != redis.Nil {
+		if err != nil && !errors.Is(err, redis.Nil) {
 			t.Fatalf("XPENDING: %v (waiting for %d pending)", err, want)
 		}
 		var n int64
@@ -52,9 +54,10 @@ func TestRedisConsumerHoldsTwoReadsUnhandled(t *testing.T) {
 		case n == want:
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-wait.Done():
 			t.Fatalf("%d entries delivered with the handler stuck, want %d", n, want)
+		case <-time.After(5 * time.Millisecond): // poll the server's count
 		}
-		time.Sleep(5 * time.Millisecond) // poll the server's count
 	}
 }
