@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,24 +122,13 @@ func TestNATSConsumerHoldsTwoFetchesUnhandled(t *testing.T) {
 	defer stop()
 
 	cons := sub.(*natsSubscription).cons
-	want := natsConsumeWindow(fetch) // Herald's window for one handler
-	for {
+	awaitWindow(ctx, t, natsConsumeWindow(fetch), func() (int, error) {
 		info, err := cons.Info(ctx)
 		if err != nil {
-			t.Fatalf("consumer info: %v (waiting for %d unacked)", err, want)
+			return 0, fmt.Errorf("consumer info: %w", err)
 		}
-		switch n := info.NumAckPending; {
-		case n > want:
-			t.Fatalf("%d messages handed out with the handler stuck, want at most %d", n, want)
-		case n == want:
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%d messages handed out with the handler stuck, want %d", info.NumAckPending, want)
-		case <-time.After(5 * time.Millisecond): // poll the server's count
-		}
-	}
+		return info.NumAckPending, nil
+	})
 }
 
 // subscribeStuck publishes ten reads' worth of events to b and subscribes
@@ -165,5 +155,32 @@ func subscribeStuck(ctx context.Context, t *testing.T, b broker, fetch int) (sub
 	return sub, func() {
 		close(release)
 		sub.close()
+	}
+}
+
+// awaitWindow polls held, what the server counts as delivered and not yet
+// acknowledged, until it reaches want; it fails the test if it exceeds
+// want, or if 10 s pass first. No signal says when a server has handed
+// out its last message, so its count is polled.
+func awaitWindow(ctx context.Context, t *testing.T, want int, held func() (int, error)) {
+	t.Helper()
+	wait, done := context.WithTimeout(ctx, 10*time.Second)
+	defer done()
+	for {
+		n, err := held()
+		if err != nil {
+			t.Fatalf("%v (waiting for %d held)", err, want)
+		}
+		switch {
+		case n > want:
+			t.Fatalf("%d held with the handler stuck, want at most %d", n, want)
+		case n == want:
+			return
+		}
+		select {
+		case <-wait.Done():
+			t.Fatalf("%d held with the handler stuck, want %d", n, want)
+		case <-time.After(5 * time.Millisecond): // poll the server's count
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"testing"
 	"time"
@@ -36,28 +37,14 @@ func TestRedisConsumerHoldsTwoReadsUnhandled(t *testing.T) {
 
 	rdb := b.client()
 	defer rdb.Close()
-	want := int64(redisConsumeWindow(fetch))
-	wait, done := context.WithTimeout(ctx, 10*time.Second)
-	defer done()
-	for {
+	awaitWindow(ctx, t, redisConsumeWindow(fetch), func() (int, error) {
 		pending, err := rdb.XPending(ctx, redisStream, "window").Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			t.Fatalf("XPENDING: %v (waiting for %d pending)", err, want)
-		}
-		var n int64
-		if pending != nil {
-			n = pending.Count
-		}
 		switch {
-		case n > want:
-			t.Fatalf("%d entries delivered with the handler stuck, want at most %d", n, want)
-		case n == want:
-			return
+		case errors.Is(err, redis.Nil):
+			return 0, nil
+		case err != nil:
+			return 0, fmt.Errorf("XPENDING: %w", err)
 		}
-		select {
-		case <-wait.Done():
-			t.Fatalf("%d entries delivered with the handler stuck, want %d", n, want)
-		case <-time.After(5 * time.Millisecond): // poll the server's count
-		}
-	}
+		return int(pending.Count), nil
+	})
 }
