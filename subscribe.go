@@ -453,9 +453,9 @@ const (
 // (the acker's fill). Sending whatever had queued up sent a batch per
 // fetch (about 100 acks at fetches of 100); waiting for two fetches' worth
 // halved the ACK frames, their journal writes and their replies, and a
-// consumer draining a backlog went 3-5% faster (docs/PERFORMANCE.md,
-// "Changes after the 20:54 run"). A busy consumer gathers its fill before
-// the timer ends. One that keeps up with new events gathers a few acks at
+// consumer draining a backlog went 3-5% faster
+// (docs/performance-history.md, "Changes after the 20:54 run"). A busy
+// consumer gathers its fill before the timer ends. One that keeps up with new events gathers a few acks at
 // a time, and then the timer sets how many ACK frames (each a write, a
 // journal write and a reply on both sides) its acks cost: at 50,000
 // events/s, 5 ms instead of 200 µs took 4-5% off both processes' CPU,
